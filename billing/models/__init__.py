@@ -1,0 +1,3 @@
+from billing.models.events import BillingEvent
+
+__all__ = ["BillingEvent"]

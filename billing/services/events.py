@@ -1,0 +1,63 @@
+from datetime import datetime
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import IntegrityError, models, transaction
+
+from api.models import ApiKey
+from billing.models import BillingEvent
+from customers.models import Customer
+
+Actor = AbstractBaseUser | ApiKey | str | None
+
+
+def actor_label(actor: Actor) -> str:
+    if actor is None:
+        return "system"
+    if isinstance(actor, str):
+        return actor
+    if isinstance(actor, ApiKey):
+        return f"api_key:{actor.pk}:{actor.name}"
+    return f"user:{actor.pk}:{actor.get_username()}"
+
+
+def billing_event_record(
+    *,
+    kind: str,
+    subject: models.Model,
+    at: datetime,
+    actor: Actor = None,
+    customer: Customer | None = None,
+    payload: dict | None = None,
+    dedupe_key: str | None = None,
+) -> BillingEvent | None:
+    """Append an event. Must run inside the transaction of the change it describes.
+
+    With `dedupe_key`, a second record of the same key is a no-op and returns None.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("billing_event_record must be called inside transaction.atomic().")
+    if at.tzinfo is None:
+        raise ValueError("`at` must be timezone-aware.")
+    if customer is None and isinstance(subject, Customer):
+        customer = subject
+    event = BillingEvent(
+        kind=kind,
+        occurred_at=at,
+        customer=customer if customer is not None else getattr(subject, "customer", None),
+        subject_type=subject._meta.label_lower,
+        subject_id=str(subject.pk),
+        actor=actor_label(actor)[:200],
+        payload=payload or {},
+        dedupe_key=dedupe_key,
+    )
+    if dedupe_key is None:
+        event.save()
+        return event
+    try:
+        with transaction.atomic():
+            event.save()
+    except IntegrityError:
+        if BillingEvent.objects.filter(dedupe_key=dedupe_key).exists():
+            return None
+        raise
+    return event

@@ -1,0 +1,243 @@
+from rest_framework import serializers
+
+from api.serializers import StrictSerializer
+from catalog.api.fields import AmountsInCurrencyMixin, amount_field
+from catalog.models import (
+    AddOn,
+    AddOnInterval,
+    Aggregation,
+    BillableMetric,
+    Charge,
+    ChargeModel,
+    Entitlement,
+    Feature,
+    FeatureKind,
+    Interval,
+    Plan,
+    PlanStatus,
+    Product,
+)
+from catalog.validators import code_validator, validate_currency
+
+MAX_ITEMS = 100
+
+
+def code_field(**kwargs) -> serializers.CharField:
+    return serializers.CharField(max_length=100, validators=[code_validator], **kwargs)
+
+
+def currency_field(**kwargs) -> serializers.CharField:
+    return serializers.CharField(
+        min_length=3, max_length=3, validators=[validate_currency], **kwargs
+    )
+
+
+def text(max_length: int, **kwargs) -> serializers.CharField:
+    return serializers.CharField(max_length=max_length, **kwargs)
+
+
+# Products
+class ProductOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Product
+        fields = ["id", "code", "name", "description", "active", "created_at"]
+
+
+class ProductCreateInputSerializer(StrictSerializer):
+    code = code_field()
+    name = text(200)
+    description = text(5000, required=False, allow_blank=True, default="")
+
+
+class ProductUpdateInputSerializer(StrictSerializer):
+    name = text(200, required=False)
+    description = text(5000, required=False, allow_blank=True)
+    active = serializers.BooleanField(required=False)
+
+
+# Metrics
+class MetricOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = BillableMetric
+        fields = [
+            "id",
+            "code",
+            "name",
+            "description",
+            "aggregation",
+            "field",
+            "archived_at",
+            "created_at",
+        ]
+
+
+class MetricCreateInputSerializer(StrictSerializer):
+    code = code_field()
+    name = text(200)
+    description = text(5000, required=False, allow_blank=True, default="")
+    aggregation = serializers.ChoiceField(choices=Aggregation.choices)
+    field = text(100, required=False, allow_blank=True, allow_null=True, default="")
+
+
+class NameDescriptionInputSerializer(StrictSerializer):
+    name = text(200, required=False)
+    description = text(5000, required=False, allow_blank=True)
+
+
+# Features
+class FeatureOutputSerializer(serializers.ModelSerializer):
+    metric = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
+
+    class Meta:
+        model = Feature
+        fields = ["id", "code", "name", "description", "kind", "metric", "created_at"]
+
+
+class FeatureCreateInputSerializer(StrictSerializer):
+    code = code_field()
+    name = text(200)
+    description = text(5000, required=False, allow_blank=True, default="")
+    kind = serializers.ChoiceField(choices=FeatureKind.choices)
+    metric = serializers.SlugRelatedField(
+        slug_field="code", queryset=BillableMetric.objects.all(), required=False, allow_null=True
+    )
+
+
+# Plans and add-ons
+class ChargeOutputSerializer(serializers.ModelSerializer):
+    metric = serializers.SlugRelatedField(slug_field="code", read_only=True)
+
+    class Meta:
+        model = Charge
+        fields = ["id", "metric", "model", "properties"]
+
+
+class EntitlementOutputSerializer(serializers.ModelSerializer):
+    feature = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    value = serializers.JSONField(
+        read_only=True, help_text="true/false, a limit, or null (unlimited)"
+    )
+
+    class Meta:
+        model = Entitlement
+        fields = ["feature", "value"]
+
+
+class ChargeInputSerializer(StrictSerializer):
+    metric = serializers.SlugRelatedField(slug_field="code", queryset=BillableMetric.objects.all())
+    model = serializers.ChoiceField(choices=ChargeModel.choices)
+    properties = serializers.DictField(required=False, default=dict)
+
+
+class EntitlementInputSerializer(StrictSerializer):
+    feature = serializers.SlugRelatedField(slug_field="code", queryset=Feature.objects.all())
+    value = serializers.JSONField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="true/false for an on/off feature; a whole-number limit or null (unlimited).",
+    )
+
+
+class PlanOutputSerializer(AmountsInCurrencyMixin, serializers.ModelSerializer):
+    amount_fields = ("amount",)
+    product = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
+    amount = serializers.CharField(read_only=True)
+    charges = ChargeOutputSerializer(many=True, read_only=True)
+    entitlements = EntitlementOutputSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Plan
+        fields = [
+            "id",
+            "code",
+            "version",
+            "is_latest",
+            "name",
+            "description",
+            "product",
+            "currency",
+            "interval",
+            "interval_count",
+            "amount",
+            "pay_in_advance",
+            "trial_days",
+            "status",
+            "charges",
+            "entitlements",
+            "created_at",
+        ]
+
+
+class PlanCreateInputSerializer(StrictSerializer):
+    code = code_field()
+    name = text(200)
+    description = text(5000, required=False, allow_blank=True, default="")
+    product = serializers.SlugRelatedField(
+        slug_field="code", queryset=Product.objects.all(), required=False, allow_null=True
+    )
+    currency = currency_field()
+    interval = serializers.ChoiceField(choices=Interval.choices, default=Interval.MONTH)
+    interval_count = serializers.IntegerField(min_value=1, max_value=365, default=1)
+    amount = amount_field(default="0")
+    pay_in_advance = serializers.BooleanField(default=True)
+    trial_days = serializers.IntegerField(min_value=0, max_value=3650, default=0)
+    charges = ChargeInputSerializer(many=True, required=False, default=list, max_length=MAX_ITEMS)
+    entitlements = EntitlementInputSerializer(
+        many=True, required=False, default=list, max_length=MAX_ITEMS
+    )
+
+
+class PlanUpdateInputSerializer(StrictSerializer):
+    name = text(200, required=False)
+    description = text(5000, required=False, allow_blank=True)
+    product = serializers.SlugRelatedField(
+        slug_field="code", queryset=Product.objects.all(), required=False, allow_null=True
+    )
+    interval = serializers.ChoiceField(choices=Interval.choices, required=False)
+    interval_count = serializers.IntegerField(min_value=1, max_value=365, required=False)
+    amount = amount_field(required=False)
+    pay_in_advance = serializers.BooleanField(required=False)
+    trial_days = serializers.IntegerField(min_value=0, max_value=3650, required=False)
+    status = serializers.ChoiceField(choices=PlanStatus.choices, required=False)
+    charges = ChargeInputSerializer(many=True, required=False, max_length=MAX_ITEMS)
+    entitlements = EntitlementInputSerializer(many=True, required=False, max_length=MAX_ITEMS)
+
+
+class AddOnOutputSerializer(AmountsInCurrencyMixin, serializers.ModelSerializer):
+    amount_fields = ("amount",)
+    amount = serializers.CharField(read_only=True)
+    entitlements = EntitlementOutputSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = AddOn
+        fields = [
+            "id",
+            "code",
+            "name",
+            "description",
+            "currency",
+            "amount",
+            "interval",
+            "active",
+            "entitlements",
+            "created_at",
+        ]
+
+
+class AddOnCreateInputSerializer(StrictSerializer):
+    code = code_field()
+    name = text(200)
+    description = text(5000, required=False, allow_blank=True, default="")
+    currency = currency_field()
+    amount = amount_field()
+    interval = serializers.ChoiceField(choices=AddOnInterval.choices)
+    entitlements = EntitlementInputSerializer(
+        many=True, required=False, default=list, max_length=MAX_ITEMS
+    )
+
+
+class AddOnUpdateInputSerializer(StrictSerializer):
+    name = text(200, required=False)
+    description = text(5000, required=False, allow_blank=True)
+    active = serializers.BooleanField(required=False)

@@ -1,0 +1,236 @@
+"""The catalog: products, plans (versioned), billable metrics, charges, features, add-ons."""
+
+from decimal import Decimal
+
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+from catalog.validators import code_validator, validate_currency
+
+AMOUNT = {"max_digits": 19, "decimal_places": 4, "validators": [MinValueValidator(Decimal(0))]}
+
+
+class Interval(models.TextChoices):
+    DAY = "day", "Day"
+    WEEK = "week", "Week"
+    MONTH = "month", "Month"
+    YEAR = "year", "Year"
+
+
+class Product(models.Model):
+    code = models.CharField(max_length=100, unique=True, validators=[code_validator])
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Aggregation(models.TextChoices):
+    COUNT = "count", "Count events"
+    SUM = "sum", "Sum of a property"
+    MAX = "max", "Maximum of a property"
+    UNIQUE_COUNT = "unique_count", "Count of distinct values of a property"
+    LATEST = "latest", "Latest value of a property"
+
+
+class BillableMetric(models.Model):
+    """What usage events are aggregated into, per subscription and period."""
+
+    code = models.CharField(max_length=100, unique=True, validators=[code_validator])
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    aggregation = models.CharField(max_length=20, choices=Aggregation.choices)
+    field = models.CharField(
+        max_length=100, blank=True, help_text="Event property aggregated; unused by count."
+    )
+    archived_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["code"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(aggregation="count") | ~Q(field=""),
+                name="metric_field_required_unless_count",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class PlanStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    ARCHIVED = "archived", "Archived"
+
+
+class Plan(models.Model):
+    """One version of a plan. A plan in use is never edited: a new version replaces it."""
+
+    product = models.ForeignKey(
+        Product, null=True, blank=True, on_delete=models.PROTECT, related_name="plans"
+    )
+    code = models.CharField(max_length=100, validators=[code_validator])
+    version = models.PositiveIntegerField(default=1)
+    is_latest = models.BooleanField(default=True, editable=False)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    currency = models.CharField(max_length=3, validators=[validate_currency])
+    interval = models.CharField(max_length=10, choices=Interval.choices, default=Interval.MONTH)
+    interval_count = models.PositiveSmallIntegerField(default=1, validators=[MinValueValidator(1)])
+    amount = models.DecimalField(**AMOUNT, default=Decimal(0), help_text="Recurring base fee.")
+    pay_in_advance = models.BooleanField(default=True)
+    trial_days = models.PositiveSmallIntegerField(default=0)
+    status = models.CharField(max_length=10, choices=PlanStatus.choices, default=PlanStatus.ACTIVE)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["code", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["code", "version"], name="plan_code_version_unique"),
+            models.UniqueConstraint(
+                fields=["code"], condition=Q(is_latest=True), name="plan_one_latest_version"
+            ),
+            models.CheckConstraint(condition=Q(amount__gte=0), name="plan_amount_not_negative"),
+            models.CheckConstraint(
+                condition=Q(interval_count__gte=1), name="plan_interval_count_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} (v{self.version})" if self.version > 1 else self.name
+
+
+class ChargeModel(models.TextChoices):
+    STANDARD = "standard", "Standard (per unit)"
+    GRADUATED = "graduated", "Graduated tiers"
+    VOLUME = "volume", "Volume tiers"
+    PACKAGE = "package", "Package"
+    PERCENTAGE = "percentage", "Percentage"
+
+
+class Charge(models.Model):
+    """A usage-based price on a plan: a metric priced by one of the pricing models."""
+
+    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="charges")
+    metric = models.ForeignKey(BillableMetric, on_delete=models.PROTECT, related_name="charges")
+    model = models.CharField(max_length=20, choices=ChargeModel.choices)
+    properties = models.JSONField(default=dict, help_text="Prices of the model; see the API docs.")
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["plan", "position", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.metric.code} ({self.model})"
+
+
+class FeatureKind(models.TextChoices):
+    BOOLEAN = "boolean", "On/off"
+    QUOTA = "quota", "Quota per period"
+    SEATS = "seats", "Seats"
+
+
+class Feature(models.Model):
+    code = models.CharField(max_length=100, unique=True, validators=[code_validator])
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    kind = models.CharField(max_length=10, choices=FeatureKind.choices)
+    metric = models.ForeignKey(
+        BillableMetric,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="features",
+        help_text="For a quota: the metric whose usage per period it limits.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["code"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(kind="quota") | Q(metric__isnull=False),
+                name="quota_feature_has_metric",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class AddOnInterval(models.TextChoices):
+    ONE_TIME = "one_time", "One time"
+    MONTH = "month", "Monthly"
+    YEAR = "year", "Yearly"
+
+
+class AddOn(models.Model):
+    code = models.CharField(max_length=100, unique=True, validators=[code_validator])
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    currency = models.CharField(max_length=3, validators=[validate_currency])
+    amount = models.DecimalField(**AMOUNT)
+    interval = models.CharField(max_length=10, choices=AddOnInterval.choices)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name = "add-on"
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gte=0), name="addon_amount_not_negative")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Entitlement(models.Model):
+    """What a plan or an add-on grants of a feature: on/off, or a limit (null = unlimited)."""
+
+    plan = models.ForeignKey(
+        Plan, null=True, blank=True, on_delete=models.CASCADE, related_name="entitlements"
+    )
+    addon = models.ForeignKey(
+        AddOn, null=True, blank=True, on_delete=models.CASCADE, related_name="entitlements"
+    )
+    feature = models.ForeignKey(Feature, on_delete=models.PROTECT, related_name="entitlements")
+    enabled = models.BooleanField(default=True)
+    limit = models.BigIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+        help_text="For quota and seats features; empty means unlimited.",
+    )
+
+    class Meta:
+        ordering = ["feature__code"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(plan__isnull=False, addon__isnull=True)
+                | Q(plan__isnull=True, addon__isnull=False),
+                name="entitlement_of_plan_or_addon",
+            ),
+            models.UniqueConstraint(fields=["plan", "feature"], name="entitlement_unique_per_plan"),
+            models.UniqueConstraint(
+                fields=["addon", "feature"], name="entitlement_unique_per_addon"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.feature.code}={self.value}"
+
+    @property
+    def value(self):
+        """The API's value: a boolean for on/off features, else the limit (None = unlimited)."""
+        if self.feature.kind == FeatureKind.BOOLEAN:
+            return self.enabled
+        return self.limit

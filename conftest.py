@@ -1,0 +1,41 @@
+"""Fixtures shared by every app's tests."""
+
+import pytest
+from django.db import connection
+from rest_framework.test import APIClient
+
+from api.services import api_key_create
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def api_key(db):
+    key, raw = api_key_create(name="tests", scopes=["read", "write"])
+    key.raw = raw
+    return key
+
+
+@pytest.fixture
+def api(api_key):
+    """An APIClient authenticated with a read+write key."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key.raw}")
+    return client
+
+
+@pytest.fixture
+def read_only_api(db):
+    _, raw = api_key_create(name="reader", scopes=["read"])
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    return client
+
+
+@pytest.fixture
+def postgres_only(db):
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL (set DATABASE_URL)")

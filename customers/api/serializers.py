@@ -1,0 +1,80 @@
+from rest_framework import serializers
+
+from api.serializers import StrictSerializer
+from catalog.api.serializers import code_field, currency_field, text
+from catalog.validators import validate_country, validate_timezone
+from customers.models import Customer
+
+
+def country_field(**kwargs) -> serializers.CharField:
+    return serializers.CharField(max_length=2, validators=[validate_country], **kwargs)
+
+
+class AddressSerializer(StrictSerializer):
+    line1 = text(200, required=False, allow_blank=True)
+    line2 = text(200, required=False, allow_blank=True)
+    city = text(100, required=False, allow_blank=True)
+    postal_code = text(20, required=False, allow_blank=True)
+    state = text(100, required=False, allow_blank=True)
+    country = country_field(required=False, allow_blank=True)
+
+
+class CustomerOutputSerializer(serializers.ModelSerializer):
+    address = serializers.SerializerMethodField()
+    archived = serializers.BooleanField(source="is_archived", read_only=True)
+
+    class Meta:
+        model = Customer
+        fields = [
+            "id",
+            "external_id",
+            "name",
+            "email",
+            "currency",
+            "timezone",
+            "country",
+            "tax_id",
+            "address",
+            "metadata",
+            "archived",
+            "archived_at",
+            "created_at",
+            "updated_at",
+        ]
+
+    def get_address(self, customer: Customer) -> AddressSerializer:
+        return {
+            "line1": customer.address_line1,
+            "line2": customer.address_line2,
+            "city": customer.address_city,
+            "postal_code": customer.address_postal_code,
+            "state": customer.address_state,
+            "country": customer.address_country,
+        }
+
+
+# drf-spectacular reads the method's return annotation as the address schema.
+CustomerOutputSerializer.get_address.__annotations__["return"] = AddressSerializer
+
+
+class CustomerCreateInputSerializer(StrictSerializer):
+    external_id = code_field()
+    name = text(200)
+    email = serializers.EmailField(max_length=254)
+    currency = currency_field()
+    timezone = serializers.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    country = country_field(required=False, allow_blank=True, default="")
+    tax_id = text(64, required=False, allow_blank=True, default="")
+    address = AddressSerializer(required=False)
+    metadata = serializers.DictField(required=False, default=dict)
+
+
+class CustomerUpdateInputSerializer(StrictSerializer):
+    name = text(200, required=False)
+    email = serializers.EmailField(max_length=254, required=False)
+    currency = currency_field(required=False)
+    timezone = serializers.CharField(max_length=64, required=False, validators=[validate_timezone])
+    country = country_field(required=False, allow_blank=True)
+    tax_id = text(64, required=False, allow_blank=True)
+    address = AddressSerializer(required=False)
+    metadata = serializers.DictField(required=False)

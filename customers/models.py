@@ -1,0 +1,102 @@
+"""Customer accounts, their contacts and the people who log in for them."""
+
+from django.conf import settings
+from django.core.validators import EmailValidator
+from django.db import models
+
+from catalog.validators import (
+    code_validator,
+    validate_country,
+    validate_currency,
+    validate_timezone,
+)
+
+
+class Customer(models.Model):
+    external_id = models.CharField(
+        max_length=100,
+        unique=True,
+        validators=[code_validator],
+        help_text="The id this customer has in the business's own systems.",
+    )
+    name = models.CharField(max_length=200)
+    email = models.EmailField(validators=[EmailValidator()])
+    currency = models.CharField(max_length=3, validators=[validate_currency])
+    timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    country = models.CharField(max_length=2, blank=True, validators=[validate_country])
+    tax_id = models.CharField(max_length=64, blank=True)
+    address_line1 = models.CharField("address line 1", max_length=200, blank=True)
+    address_line2 = models.CharField("address line 2", max_length=200, blank=True)
+    address_city = models.CharField("city", max_length=100, blank=True)
+    address_postal_code = models.CharField("postal code", max_length=20, blank=True)
+    address_state = models.CharField("state / region", max_length=100, blank=True)
+    address_country = models.CharField(
+        "address country", max_length=2, blank=True, validators=[validate_country]
+    )
+    metadata = models.JSONField(default=dict, blank=True)
+    archived_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        indexes = [models.Index(fields=["email"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.external_id})"
+
+    @property
+    def is_archived(self) -> bool:
+        return self.archived_at is not None
+
+
+class ContactRole(models.TextChoices):
+    PRIMARY = "primary", "Primary"
+    BILLING = "billing", "Billing"
+    TECHNICAL = "technical", "Technical"
+
+
+class Contact(models.Model):
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="contacts")
+    name = models.CharField(max_length=200)
+    email = models.EmailField()
+    phone = models.CharField(max_length=40, blank=True)
+    role = models.CharField(max_length=20, choices=ContactRole.choices, default=ContactRole.BILLING)
+    receives_invoices = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["customer", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}>"
+
+
+class CustomerRole(models.TextChoices):
+    OWNER = "owner", "Owner"
+    ADMIN = "admin", "Admin"
+    BILLING = "billing", "Billing"
+    MEMBER = "member", "Member"
+    VIEWER = "viewer", "Viewer"
+
+
+class CustomerUser(models.Model):
+    """A Django user who acts for a customer (in the portal) with one role."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="users")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="customer_memberships"
+    )
+    role = models.CharField(
+        max_length=10, choices=CustomerRole.choices, default=CustomerRole.MEMBER
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "customer user"
+        ordering = ["customer", "user__username"]
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "user"], name="customer_user_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.customer.external_id} ({self.role})"

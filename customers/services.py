@@ -1,0 +1,154 @@
+"""Writes to customer accounts. Validation is complete before anything is saved."""
+
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from customers.models import Contact, Customer, CustomerRole, CustomerUser
+
+ADDRESS_FIELDS = ("line1", "line2", "city", "postal_code", "state", "country")
+EDITABLE = {"name", "email", "timezone", "country", "tax_id", "metadata", "currency"}
+
+
+def _apply_address(customer: Customer, address: dict | None) -> None:
+    for key, value in (address or {}).items():
+        if key not in ADDRESS_FIELDS:
+            raise ValidationError(
+                {f"address.{key}": ValidationError("Unknown address field.", code="unknown_field")}
+            )
+        setattr(customer, f"address_{key}", value or "")
+
+
+def _full_clean(customer: Customer) -> None:
+    try:
+        customer.full_clean()
+    except ValidationError as exc:
+        renamed = {}
+        for field, messages in exc.error_dict.items():
+            if field.startswith("address_"):
+                field = "address." + field.removeprefix("address_")
+            renamed[field] = messages
+        raise ValidationError(renamed) from exc
+
+
+@transaction.atomic
+def customer_create(
+    *,
+    external_id: str,
+    name: str,
+    email: str,
+    currency: str,
+    timezone: str = "UTC",
+    country: str = "",
+    tax_id: str = "",
+    address: dict | None = None,
+    metadata: dict | None = None,
+) -> Customer:
+    customer = Customer(
+        external_id=external_id,
+        name=name,
+        email=email,
+        currency=currency,
+        timezone=timezone,
+        country=country or "",
+        tax_id=tax_id or "",
+        metadata=metadata or {},
+    )
+    _apply_address(customer, address)
+    if not customer.address_country and customer.country:
+        customer.address_country = customer.country
+    _full_clean(customer)
+    customer.save()
+    return customer
+
+
+@transaction.atomic
+def customer_update(*, customer: Customer, address: dict | None = None, **changes: Any) -> Customer:
+    customer = Customer.objects.select_for_update().get(pk=customer.pk)
+    if customer.is_archived:
+        raise ValidationError(
+            ValidationError(
+                "An archived customer cannot be changed; unarchive it first.", code="archived"
+            )
+        )
+    unknown = set(changes) - EDITABLE
+    if unknown:
+        raise ValidationError(
+            {sorted(unknown)[0]: ValidationError("This field cannot be changed.", code="read_only")}
+        )
+    for key, value in changes.items():
+        setattr(customer, key, value if value is not None else "")
+    _apply_address(customer, address)
+    _full_clean(customer)
+    customer.save()
+    return customer
+
+
+@transaction.atomic
+def customer_archive(*, customer: Customer, at: datetime) -> Customer:
+    """Soft delete: history stays, the customer leaves default lists and cannot be billed anew."""
+    customer = Customer.objects.select_for_update().get(pk=customer.pk)
+    if customer.archived_at is None:
+        customer.archived_at = at
+        customer.save(update_fields=["archived_at", "updated_at"])
+    return customer
+
+
+@transaction.atomic
+def customer_unarchive(*, customer: Customer) -> Customer:
+    customer = Customer.objects.select_for_update().get(pk=customer.pk)
+    if customer.archived_at is not None:
+        customer.archived_at = None
+        customer.save(update_fields=["archived_at", "updated_at"])
+    return customer
+
+
+def contact_create(
+    *,
+    customer: Customer,
+    name: str,
+    email: str,
+    phone: str = "",
+    role: str = "billing",
+    receives_invoices: bool = True,
+) -> Contact:
+    contact = Contact(
+        customer=customer,
+        name=name,
+        email=email,
+        phone=phone,
+        role=role,
+        receives_invoices=receives_invoices,
+    )
+    contact.full_clean()
+    contact.save()
+    return contact
+
+
+@transaction.atomic
+def customer_user_add(
+    *, customer: Customer, email: str, role: str = CustomerRole.MEMBER, password: str | None = None
+) -> CustomerUser:
+    """Link a login (made if new, username = email) to the customer with a role."""
+    if role not in CustomerRole.values:
+        raise ValidationError({"role": ValidationError("Unknown role.", code="invalid_choice")})
+    user_model = get_user_model()
+    user = user_model.objects.filter(username__iexact=email).first()
+    if user is None:
+        user = user_model(username=email.lower(), email=email.lower())
+        if password:
+            user.set_password(password)
+        else:
+            user.set_unusable_password()
+        user.full_clean()
+        user.save()
+    membership, created = CustomerUser.objects.get_or_create(
+        customer=customer, user=user, defaults={"role": role}
+    )
+    if not created and membership.role != role:
+        membership.role = role
+        membership.save(update_fields=["role"])
+    return membership
