@@ -6,6 +6,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 
+from catalog.pricing import ChargeModel
 from catalog.validators import code_validator, validate_currency
 
 AMOUNT = {"max_digits": 19, "decimal_places": 4, "validators": [MinValueValidator(Decimal(0))]}
@@ -108,12 +109,13 @@ class Plan(models.Model):
         return f"{self.name} (v{self.version})" if self.version > 1 else self.name
 
 
-class ChargeModel(models.TextChoices):
-    STANDARD = "standard", "Standard (per unit)"
-    GRADUATED = "graduated", "Graduated tiers"
-    VOLUME = "volume", "Volume tiers"
-    PACKAGE = "package", "Package"
-    PERCENTAGE = "percentage", "Percentage"
+CHARGE_MODEL_CHOICES = [
+    (ChargeModel.STANDARD.value, "Standard (per unit)"),
+    (ChargeModel.GRADUATED.value, "Graduated tiers"),
+    (ChargeModel.VOLUME.value, "Volume tiers"),
+    (ChargeModel.PACKAGE.value, "Package"),
+    (ChargeModel.PERCENTAGE.value, "Percentage"),
+]
 
 
 class Charge(models.Model):
@@ -121,7 +123,7 @@ class Charge(models.Model):
 
     plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="charges")
     metric = models.ForeignKey(BillableMetric, on_delete=models.PROTECT, related_name="charges")
-    model = models.CharField(max_length=20, choices=ChargeModel.choices)
+    model = models.CharField(max_length=20, choices=CHARGE_MODEL_CHOICES)
     properties = models.JSONField(default=dict, help_text="Prices of the model; see the API docs.")
     position = models.PositiveSmallIntegerField(default=0)
 

@@ -104,6 +104,8 @@ vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="billing@example.com")
 
 LOGIN_URL = "/admin/login/"
+# Session-backed messages: a new API key shown once must not travel in a cookie.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 
 # Money
 CURRENCIES = env.list("CURRENCIES", default=["USD", "EUR", "GBP", "JPY", "KWD", "CHF", "CAD"])
@@ -134,6 +136,10 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SERVE_AUTHENTICATION": [],
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "ENUM_NAME_OVERRIDES": {
+        "PlanIntervalEnum": "catalog.models.Interval",
+        "AddOnIntervalEnum": "catalog.models.AddOnInterval",
+    },
 }
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
 

@@ -3,12 +3,12 @@ from rest_framework import serializers
 from api.serializers import StrictSerializer
 from catalog.api.fields import AmountsInCurrencyMixin, amount_field
 from catalog.models import (
+    CHARGE_MODEL_CHOICES,
     AddOn,
     AddOnInterval,
     Aggregation,
     BillableMetric,
     Charge,
-    ChargeModel,
     Entitlement,
     Feature,
     FeatureKind,
@@ -125,7 +125,7 @@ class EntitlementOutputSerializer(serializers.ModelSerializer):
 
 class ChargeInputSerializer(StrictSerializer):
     metric = serializers.SlugRelatedField(slug_field="code", queryset=BillableMetric.objects.all())
-    model = serializers.ChoiceField(choices=ChargeModel.choices)
+    model = serializers.ChoiceField(choices=CHARGE_MODEL_CHOICES)
     properties = serializers.DictField(required=False, default=dict)
 
 

@@ -1,0 +1,95 @@
+"""Customers in the operations console. Never deleted: archived and unarchived by actions."""
+
+from django.contrib import admin, messages
+from django.utils import timezone
+
+from customers.models import Contact, Customer, CustomerUser
+from customers.services import customer_archive, customer_unarchive
+
+
+class ArchivedFilter(admin.SimpleListFilter):
+    title = "archived"
+    parameter_name = "archived"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Yes"), ("no", "No")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(archived_at__isnull=False)
+        if self.value() == "no":
+            return queryset.filter(archived_at__isnull=True)
+        return queryset
+
+
+class ContactInline(admin.TabularInline):
+    model = Contact
+    fields = ["name", "email", "phone", "role", "receives_invoices"]
+    extra = 0
+
+
+class CustomerUserInline(admin.TabularInline):
+    model = CustomerUser
+    fields = ["user", "role", "created_at"]
+    readonly_fields = ["created_at"]
+    raw_id_fields = ["user"]  # works for staff without permissions on auth users
+    extra = 0
+
+
+@admin.register(Customer)
+class CustomerAdmin(admin.ModelAdmin):
+    list_display = ["external_id", "name", "email", "currency", "country", "timezone", "archived"]
+    list_filter = ["currency", "country", ArchivedFilter]
+    search_fields = ["external_id", "name", "email", "tax_id"]
+    readonly_fields = ["archived_at", "created_at", "updated_at"]
+    fieldsets = [
+        ("Identity", {"fields": ["external_id", "name", "email"]}),
+        ("Billing settings", {"fields": ["currency", "timezone", "country", "tax_id"]}),
+        (
+            "Address",
+            {
+                "fields": [
+                    "address_line1",
+                    "address_line2",
+                    "address_city",
+                    "address_postal_code",
+                    "address_state",
+                    "address_country",
+                ]
+            },
+        ),
+        ("Metadata", {"fields": ["metadata", "archived_at", "created_at", "updated_at"]}),
+    ]
+    inlines = [ContactInline, CustomerUserInline]
+    actions = ["archive_selected", "unarchive_selected"]
+
+    @admin.display(boolean=True, description="archived", ordering="archived_at")
+    def archived(self, obj: Customer) -> bool:
+        return obj.is_archived
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return self.readonly_fields
+        if obj.is_archived:  # as in customer_update: unarchive first
+            return [f.name for f in Customer._meta.fields if f.name != "id"]
+        return [*self.readonly_fields, "external_id"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # invoices and events keep pointing at the customer: archive instead
+
+    @admin.action(permissions=["change"], description="Archive selected customers")
+    def archive_selected(self, request, queryset):
+        at = timezone.now()
+        count = 0
+        for customer in queryset.filter(archived_at__isnull=True).order_by("pk"):
+            customer_archive(customer=customer, at=at)
+            count += 1
+        self.message_user(request, f"Archived {count} customer(s).", messages.SUCCESS)
+
+    @admin.action(permissions=["change"], description="Unarchive selected customers")
+    def unarchive_selected(self, request, queryset):
+        count = 0
+        for customer in queryset.filter(archived_at__isnull=False).order_by("pk"):
+            customer_unarchive(customer=customer)
+            count += 1
+        self.message_user(request, f"Unarchived {count} customer(s).", messages.SUCCESS)
