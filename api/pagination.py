@@ -18,7 +18,7 @@ def decode_cursor(cursor: str) -> int:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         prefix, value = text.split(":", 1)
-        if prefix != "id" or not value.isdigit():
+        if prefix != "id" or not (value.isascii() and value.isdigit()) or len(value) > 18:
             raise ValueError(text)
         return int(value)
     except (ValueError, UnicodeDecodeError):
@@ -30,7 +30,10 @@ def decode_cursor(cursor: str) -> int:
 class IdCursorPagination(BasePagination):
     def paginate_queryset(self, queryset, request, view=None):
         raw_limit = request.query_params.get("limit", str(DEFAULT_LIMIT))
-        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
+        if (
+            not (raw_limit.isascii() and raw_limit.isdigit())
+            or not 1 <= int(raw_limit) <= MAX_LIMIT
+        ):
             raise exceptions.ValidationError(
                 {"limit": [f"limit must be a whole number from 1 to {MAX_LIMIT}."]}
             )

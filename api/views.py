@@ -13,6 +13,20 @@ from api.idempotency import (
 )
 
 
+def is_id(value: str) -> bool:
+    """A database id: ASCII digits ("²" is a digit to Python), within a bigint."""
+    return value.isascii() and value.isdigit() and len(value) <= 18
+
+
+def lookup_by_id_or_code(queryset, value: str, code_field: str | None):
+    """The object whose id is `value` (tried first when it looks like one) or whose
+    `code_field` is `value`; None when there is none."""
+    obj = queryset.filter(pk=int(value)).first() if is_id(value) else None
+    if obj is None and code_field:
+        obj = queryset.filter(**{code_field: value}).first()
+    return obj
+
+
 class _Replay(Exception):  # noqa: N818 - internal control flow, never escapes the view
     def __init__(self, record):
         self.record = record
@@ -33,12 +47,7 @@ class ApiViewSet(viewsets.GenericViewSet):
 
     def get_object(self):
         value = self.kwargs[self.lookup_url_kwarg or self.lookup_field]
-        queryset = self.lookup_queryset()
-        obj = None
-        if value.isdigit():
-            obj = queryset.filter(pk=int(value)).first()
-        if obj is None and self.code_field:
-            obj = queryset.filter(**{self.code_field: value}).first()
+        obj = lookup_by_id_or_code(self.lookup_queryset(), value, self.code_field)
         if obj is None:
             raise Http404
         self.check_object_permissions(self.request, obj)

@@ -76,7 +76,9 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / '
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file-named test database so `pytest --reuse-db` keeps the (slow) dj-stripe migrations.
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test_db.sqlite3")}
+    DATABASES["default"]["TEST"] = {
+        "NAME": env("SQLITE_TEST_NAME", default=str(BASE_DIR / "test_db.sqlite3"))
+    }
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
@@ -139,6 +141,12 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "PlanIntervalEnum": "catalog.models.Interval",
         "AddOnIntervalEnum": "catalog.models.AddOnInterval",
+        "PlanStatusEnum": "catalog.models.PlanStatus",
+        "FeatureKindEnum": "catalog.models.FeatureKind",
+        "SubscriptionStatusEnum": "billing.models.SubscriptionStatus",
+        "InvoiceStatusEnum": "billing.models.InvoiceStatus",
+        "BillRunStatusEnum": "billing.models.invoices.BillRunStatus",
+        "InvoiceLineKindEnum": "billing.models.LineKind",
     },
 }
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
@@ -176,4 +184,9 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    "loggers": {"weasyprint": {"level": "WARNING"}, "fontTools": {"level": "WARNING"}},
 }
+
+# Billing
+INVOICE_DRAFT_GRACE_HOURS = env.int("INVOICE_DRAFT_GRACE_HOURS", default=1)
+INVOICE_DUE_DAYS = env.int("INVOICE_DUE_DAYS", default=14)

@@ -7,6 +7,7 @@ from api.errors import api_not_found
 api_v1 = [
     path("", include("catalog.api.urls")),
     path("", include("customers.api.urls")),
+    path("", include("billing.api.urls")),
 ]
 
 urlpatterns = [

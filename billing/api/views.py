@@ -1,0 +1,196 @@
+import django_filters
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from api.errors import DomainError
+from api.views import ApiViewSet, ListRetrieveMixin, lookup_by_id_or_code
+from billing.api import serializers as s
+from billing.models import BillRun, Invoice, Subscription
+from billing.selectors import subscription_upcoming_invoice
+from billing.services import bill_runs, changes, invoicing, subscriptions
+from catalog.models import Plan
+from customers.models import Customer
+
+
+def _by_id_or_code(queryset, value: str, code_field: str, field: str):
+    obj = lookup_by_id_or_code(queryset, value, code_field)
+    if obj is None:
+        raise DomainError(f"No such {field}: {value}.", code="does_not_exist", field=field)
+    return obj
+
+
+class SubscriptionFilter(django_filters.FilterSet):
+    customer = django_filters.CharFilter(field_name="customer__external_id")
+    plan = django_filters.CharFilter(field_name="plan__code")
+
+    class Meta:
+        model = Subscription
+        fields = ["customer", "plan", "status"]
+
+
+@extend_schema_view(
+    list=extend_schema(tags=["subscriptions"], responses=s.SubscriptionOutputSerializer(many=True)),
+    retrieve=extend_schema(tags=["subscriptions"], responses=s.SubscriptionOutputSerializer),
+    create=extend_schema(
+        tags=["subscriptions"],
+        request=s.SubscriptionCreateInputSerializer,
+        responses={201: s.SubscriptionOutputSerializer},
+    ),
+    cancel=extend_schema(
+        tags=["subscriptions"],
+        request=s.SubscriptionCancelInputSerializer,
+        responses=s.SubscriptionOutputSerializer,
+    ),
+    pause=extend_schema(
+        tags=["subscriptions"],
+        request=s.AtInputSerializer,
+        responses=s.SubscriptionOutputSerializer,
+    ),
+    resume=extend_schema(
+        tags=["subscriptions"],
+        request=s.AtInputSerializer,
+        responses=s.SubscriptionOutputSerializer,
+    ),
+    upcoming_invoice=extend_schema(tags=["subscriptions"], responses=s.InvoiceOutputSerializer),
+    change=extend_schema(
+        tags=["subscriptions"],
+        request=s.SubscriptionChangeInputSerializer,
+        responses=s.SubscriptionChangeOutputSerializer,
+    ),
+)
+class SubscriptionViewSet(ListRetrieveMixin, ApiViewSet):
+    queryset = Subscription.objects.select_related("customer", "plan")
+    output_serializer_class = s.SubscriptionOutputSerializer
+    code_field = "external_id"
+    filterset_class = SubscriptionFilter
+
+    def create(self, request):
+        data = self.validated(s.SubscriptionCreateInputSerializer, request.data)
+        customer = _by_id_or_code(
+            Customer.objects.all(), data.pop("customer"), "external_id", "customer"
+        )
+        plan = _by_id_or_code(Plan.objects.order_by("-version"), data.pop("plan"), "code", "plan")
+        sub = subscriptions.subscription_create(
+            customer=customer, plan=plan, at=timezone.now(), actor=request.auth, **data
+        )
+        return self.respond(sub, status=201)
+
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        data = self.validated(s.SubscriptionCancelInputSerializer, request.data)
+        sub = subscriptions.subscription_cancel(
+            subscription=self.get_object(),
+            at=data.pop("at", None) or timezone.now(),
+            actor=request.auth,
+            **data,
+        )
+        return self.respond(sub)
+
+    @action(detail=True, methods=["post"])
+    def change(self, request, pk=None):
+        data = self.validated(s.SubscriptionChangeInputSerializer, request.data)
+        plan = data.pop("plan", None)
+        if plan is not None:
+            plan = _by_id_or_code(Plan.objects.order_by("-version"), plan, "code", "plan")
+        result = changes.subscription_change(
+            subscription=self.get_object(),
+            plan=plan,
+            at=data.pop("at", None) or timezone.now(),
+            actor=request.auth,
+            **data,
+        )
+        context = {"lines": result.proration_lines, "preview": data["preview"]}
+        return Response(
+            s.SubscriptionChangeOutputSerializer(result.subscription, context=context).data
+        )
+
+    @action(detail=True, methods=["post"])
+    def pause(self, request, pk=None):
+        data = self.validated(s.AtInputSerializer, request.data)
+        sub = subscriptions.subscription_pause(
+            subscription=self.get_object(), at=data.get("at") or timezone.now(), actor=request.auth
+        )
+        return self.respond(sub)
+
+    @action(detail=True, methods=["post"])
+    def resume(self, request, pk=None):
+        data = self.validated(s.AtInputSerializer, request.data)
+        sub = subscriptions.subscription_resume(
+            subscription=self.get_object(), at=data.get("at") or timezone.now(), actor=request.auth
+        )
+        return self.respond(sub)
+
+    @action(detail=True, methods=["get"], url_path="upcoming-invoice")
+    def upcoming_invoice(self, request, pk=None):
+        invoice = subscription_upcoming_invoice(sub=self.get_object())
+        return Response(s.InvoiceOutputSerializer(invoice).data)
+
+
+class InvoiceFilter(django_filters.FilterSet):
+    customer = django_filters.CharFilter(field_name="customer__external_id")
+
+    class Meta:
+        model = Invoice
+        fields = ["customer", "status", "currency"]
+
+
+@extend_schema_view(
+    list=extend_schema(tags=["invoices"], responses=s.InvoiceOutputSerializer(many=True)),
+    retrieve=extend_schema(tags=["invoices"], responses=s.InvoiceOutputSerializer),
+    finalize=extend_schema(tags=["invoices"], request=None, responses=s.InvoiceOutputSerializer),
+    void=extend_schema(tags=["invoices"], request=None, responses=s.InvoiceOutputSerializer),
+    mark_paid=extend_schema(tags=["invoices"], request=None, responses=s.InvoiceOutputSerializer),
+)
+class InvoiceViewSet(ListRetrieveMixin, ApiViewSet):
+    queryset = Invoice.objects.select_related("customer").prefetch_related("lines")
+    output_serializer_class = s.InvoiceOutputSerializer
+    code_field = "number"
+    filterset_class = InvoiceFilter
+
+    def _refetch(self, invoice):
+        return self.respond(self.get_queryset().get(pk=invoice.pk))
+
+    @action(detail=True, methods=["post"])
+    def finalize(self, request, pk=None):
+        return self._refetch(
+            invoicing.invoice_finalize(
+                invoice=self.get_object(), at=timezone.now(), actor=request.auth
+            )
+        )
+
+    @action(detail=True, methods=["post"])
+    def void(self, request, pk=None):
+        return self._refetch(
+            invoicing.invoice_void(invoice=self.get_object(), at=timezone.now(), actor=request.auth)
+        )
+
+    @action(detail=True, methods=["post"], url_path="mark-paid")
+    def mark_paid(self, request, pk=None):
+        return self._refetch(
+            invoicing.invoice_mark_paid(
+                invoice=self.get_object(), at=timezone.now(), actor=request.auth
+            )
+        )
+
+
+@extend_schema_view(
+    create=extend_schema(
+        tags=["invoices"],
+        request=s.BillRunInputSerializer,
+        responses={201: s.BillRunOutputSerializer},
+    ),
+    list=extend_schema(tags=["invoices"], responses=s.BillRunOutputSerializer(many=True)),
+    retrieve=extend_schema(tags=["invoices"], responses=s.BillRunOutputSerializer),
+)
+class BillRunViewSet(ListRetrieveMixin, ApiViewSet):
+    """Bill everything due by `as_of` (any time, past or future). Runs in the request."""
+
+    queryset = BillRun.objects.all()
+    output_serializer_class = s.BillRunOutputSerializer
+
+    def create(self, request):
+        data = self.validated(s.BillRunInputSerializer, request.data)
+        run = bill_runs.bill_run_execute(as_of=data["as_of"], at=timezone.now(), actor=request.auth)
+        return self.respond(run, status=201)

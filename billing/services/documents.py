@@ -1,0 +1,213 @@
+"""Invoice documents: the PDF a customer receives, and the email that carries it."""
+
+import logging
+import warnings
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from babel import Locale
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.utils import dateformat, timezone
+
+from billing.models import BillingEvent, Invoice, InvoiceStatus
+from billing.services.events import billing_event_record
+from catalog.money import round_money
+from customers.models import Contact
+
+logger = logging.getLogger(__name__)
+
+PDF_TEMPLATE = "billing/invoice_pdf.html"
+EMAIL_TEMPLATE = "billing/email/invoice_finalized.txt"
+
+DEFAULT_SELLER = {
+    "name": "Example Billing Ltd",
+    "address": ["1 Example Street", "London EC1A 1AA", "United Kingdom"],
+    "email": "billing@example.com",
+    "tax_id": "",
+    "payment_details": [],  # e.g. ["Bank: Example Bank", "IBAN: GB00 EXMP 0000 0000 0000 00"]
+}
+
+
+def seller() -> dict:
+    """The business issuing invoices: `settings.INVOICE_SELLER` over the defaults."""
+    values = {**DEFAULT_SELLER, **getattr(settings, "INVOICE_SELLER", {})}
+    for key in ("address", "payment_details"):
+        if isinstance(values[key], str):
+            values[key] = [line for line in values[key].splitlines() if line.strip()]
+    return values
+
+
+def money(amount: Decimal, currency: str) -> str:
+    """`amount` in the currency's precision with thousands separators: "1,234.50 EUR"."""
+    return f"{round_money(amount, currency):,f} {currency}"
+
+
+def unit_price(amount: Decimal, currency: str) -> str:
+    """A unit price: the currency's precision, or more places when it has them (0.0000125)."""
+    rounded = round_money(amount, currency)
+    shown = rounded if rounded == amount else amount.normalize()
+    return f"{shown:,f} {currency}"
+
+
+def plain_number(value: Decimal) -> str:
+    """2.0000 -> "2", 1.5000 -> "1.5", 100 -> "100" (never exponent notation)."""
+    return f"{value.normalize():f}"
+
+
+def local_date(at: datetime, tz: ZoneInfo) -> date:
+    return timezone.localtime(at, tz).date()
+
+
+def day(value: date | None) -> str:
+    return dateformat.format(value, "j M Y") if value else ""
+
+
+def period_label(start: datetime | None, end: datetime | None, tz: ZoneInfo) -> str:
+    """ "1 Jan 2027 – 31 Jan 2027" in the customer's time zone. Periods are [start, end), so the
+    last day shown is the day of the instant just before `end`."""
+    if start is None or end is None:
+        return ""
+    first = local_date(start, tz)
+    last = local_date(end - timedelta(microseconds=1), tz)
+    return day(first) if first == last else f"{day(first)} – {day(last)}"
+
+
+def customer_address(customer) -> list[str]:
+    city_line = " ".join(
+        part for part in (customer.address_postal_code, customer.address_city) if part
+    )
+    country = customer.address_country or customer.country
+    country_name = Locale("en").territories.get(country, country) if country else ""
+    lines = [
+        customer.address_line1,
+        customer.address_line2,
+        city_line,
+        customer.address_state,
+        country_name,
+    ]
+    return [line for line in lines if line]
+
+
+def invoice_pdf_context(*, invoice: Invoice) -> dict:
+    """Everything the invoice template shows, formatted: amounts as strings in the invoice's
+    currency, dates in the customer's time zone."""
+    customer = invoice.customer
+    tz = ZoneInfo(customer.timezone)
+    currency = invoice.currency
+    lines = [
+        {
+            "description": line.description,
+            "period": period_label(line.period_start, line.period_end, tz),
+            "quantity": plain_number(line.quantity),
+            "unit_price": unit_price(line.unit_amount, currency),
+            "tax_rate": f"{plain_number(line.tax_rate)}%",
+            "amount": money(line.amount, currency),
+        }
+        for line in invoice.lines.order_by("position", "pk")
+    ]
+    status = invoice.status
+    return {
+        "invoice": invoice,
+        "seller": seller(),
+        "customer": customer,
+        "customer_address": customer_address(customer),
+        "number": invoice.number or "DRAFT",
+        "is_draft": status == InvoiceStatus.DRAFT,
+        "stamp": {InvoiceStatus.PAID: "PAID", InvoiceStatus.VOID: "VOID"}.get(status, ""),
+        "status": status,
+        "status_label": invoice.get_status_display(),
+        "issue_date": day(local_date(invoice.issued_at, tz) if invoice.issued_at else None),
+        "due_date": day(local_date(invoice.due_at, tz) if invoice.due_at else None),
+        "paid_date": day(local_date(invoice.paid_at, tz) if invoice.paid_at else None),
+        "period": period_label(invoice.period_start, invoice.period_end, tz),
+        "currency": currency,
+        "lines": lines,
+        "subtotal": money(invoice.subtotal, currency),
+        "has_discount": invoice.discount != 0,
+        "discount": money(-invoice.discount, currency),
+        "tax": money(invoice.tax, currency),
+        "total": money(invoice.total, currency),
+        "amount_paid": money(invoice.amount_paid, currency),
+        "amount_due": money(invoice.amount_due, currency),
+        "owes": status in (InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE)
+        and invoice.amount_due > 0,
+    }
+
+
+def invoice_pdf(*, invoice: Invoice) -> bytes:
+    """The invoice as an A4 PDF."""
+    html = render_to_string(PDF_TEMPLATE, invoice_pdf_context(invoice=invoice))
+    with warnings.catch_warnings():
+        # WeasyPrint 70 warns at import when libharfbuzz-subset is missing (it then embeds
+        # whole fonts: a bigger file, the same document).
+        warnings.filterwarnings("ignore", "HarfBuzz-Subset", DeprecationWarning)
+        import weasyprint  # imported here: heavy, and only needed to render
+    return weasyprint.HTML(string=html, base_url=str(settings.BASE_DIR / "templates")).write_pdf()
+
+
+def invoice_pdf_filename(invoice: Invoice) -> str:
+    return f"{invoice.number or f'draft-{invoice.pk}'}.pdf"
+
+
+def invoice_email_recipients(invoice: Invoice) -> list[str]:
+    """The customer's email, then its contacts who receive invoices; no duplicates."""
+    emails = [invoice.customer.email]
+    emails += Contact.objects.filter(customer=invoice.customer, receives_invoices=True).values_list(
+        "email", flat=True
+    )
+    seen: set[str] = set()
+    recipients = []
+    for email in emails:
+        if email and email.lower() not in seen:
+            seen.add(email.lower())
+            recipients.append(email)
+    return recipients
+
+
+def invoice_email_build(invoice: Invoice) -> EmailMessage:
+    context = invoice_pdf_context(invoice=invoice)
+    message = EmailMessage(
+        subject=f"Invoice {invoice.number} from {context['seller']['name']}",
+        body=render_to_string(EMAIL_TEMPLATE, context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=invoice_email_recipients(invoice),
+        reply_to=[context["seller"]["email"]] if context["seller"]["email"] else None,
+    )
+    message.attach(invoice_pdf_filename(invoice), invoice_pdf(invoice=invoice), "application/pdf")
+    return message
+
+
+def invoice_email_send(*, invoice_id: int, resend: bool = False) -> None:
+    """Email a finalized invoice, with its PDF, to the customer and its invoice contacts.
+
+    Once per invoice: the `invoice.email_sent` event (unique `dedupe_key`) is recorded in a
+    transaction and the mail goes out after that commits, so a second call, or a second
+    worker running the same task, sends nothing. The price of that order is at-most-once: a
+    crash between the commit and the SMTP call (or an SMTP error) loses that one email, while
+    the log says it was sent. We prefer that to sending it twice; staff can send it again
+    with `resend=True` (recorded as `invoice.email_resent`, no dedupe).
+
+    Drafts and void invoices are not sent (a void may happen before the queued task runs).
+    """
+    key = f"invoice.email_sent:{invoice_id}"
+    if not resend and BillingEvent.objects.filter(dedupe_key=key).exists():
+        return  # fast path; the dedupe key below is what makes it safe
+    invoice = Invoice.objects.select_related("customer").get(pk=invoice_id)
+    if invoice.status in (InvoiceStatus.DRAFT, InvoiceStatus.VOID):
+        logger.info("invoice %s is %s: no email sent", invoice_id, invoice.status)
+        return
+    message = invoice_email_build(invoice)  # rendered outside the transaction: it is slow
+    with transaction.atomic():
+        event = billing_event_record(
+            kind="invoice.email_resent" if resend else "invoice.email_sent",
+            subject=invoice,
+            at=timezone.now(),
+            payload={"number": invoice.number, "to": message.to},
+            dedupe_key=None if resend else key,
+        )
+        if event is not None:
+            transaction.on_commit(message.send)

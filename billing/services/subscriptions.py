@@ -1,0 +1,287 @@
+"""Subscription lifecycle: create, advance with time, cancel, pause, resume."""
+
+from datetime import datetime, timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from billing import periods
+from billing.models import Subscription, SubscriptionStatus
+from billing.services.events import Actor, billing_event_record
+from billing.services.invoicing import invoice_create, invoice_finalize, subscription_due_charges
+from catalog.models import Plan, PlanStatus
+from customers.models import Customer
+
+S = SubscriptionStatus
+
+
+def _record(kind: str, sub: Subscription, at: datetime, actor: Actor = None, **payload) -> None:
+    billing_event_record(
+        kind=kind,
+        subject=sub,
+        at=at,
+        actor=actor,
+        customer=sub.customer,
+        payload={"plan": sub.plan.code, "status": sub.status, **payload},
+    )
+
+
+def _validate_new(
+    *,
+    customer: Customer,
+    plan: Plan,
+    quantity: int,
+    billing_day: int | None,
+    trial_days: int,
+    external_id: str | None,
+) -> None:
+    errors = {}
+    if customer.is_archived:
+        errors["customer"] = ValidationError("This customer is archived.", code="archived")
+    if plan.status != PlanStatus.ACTIVE or not plan.is_latest:
+        errors["plan"] = ValidationError("This plan is not offered any more.", code="plan_inactive")
+    if quantity < 1:
+        errors["quantity"] = ValidationError("Quantity must be at least 1.", code="min_value")
+    if billing_day is not None and plan.interval not in ("month", "year"):
+        errors["billing_day"] = ValidationError(
+            "billing_day applies to monthly and yearly plans only.", code="not_allowed"
+        )
+    if billing_day is not None and not 1 <= billing_day <= 31:
+        errors["billing_day"] = ValidationError("billing_day is 1 to 31.", code="out_of_range")
+    if trial_days < 0:
+        errors["trial_days"] = ValidationError("trial_days must not be negative.", code="min_value")
+    if external_id and Subscription.objects.filter(external_id=external_id).exists():
+        errors["external_id"] = ValidationError(
+            "A subscription with this external_id exists.", code="unique"
+        )
+    if errors:
+        raise ValidationError(errors)
+
+
+@transaction.atomic
+def subscription_create(
+    *,
+    customer: Customer,
+    plan: Plan,
+    at: datetime,
+    start_at: datetime | None = None,
+    quantity: int = 1,
+    external_id: str | None = None,
+    trial_days: int | None = None,
+    billing_day: int | None = None,
+    actor: Actor = None,
+) -> Subscription:
+    """Start a subscription. A start in the past is allowed (backdating): its due periods are
+    billed now, on one invoice. A start in the future makes it `pending`."""
+    trial_days = plan.trial_days if trial_days is None else trial_days
+    _validate_new(
+        customer=customer,
+        plan=plan,
+        quantity=quantity,
+        billing_day=billing_day,
+        trial_days=trial_days,
+        external_id=external_id,
+    )
+    customer = Customer.objects.select_for_update().get(pk=customer.pk)
+    start_at = start_at or at
+    tz = customer.timezone
+    trial_end = None
+    if trial_days:
+        trial_end = periods.local_midnight(
+            periods.local_date(start_at, tz) + timedelta(days=trial_days), tz
+        )
+    schedule = periods.schedule_for(
+        start_at=trial_end or start_at,
+        tz=tz,
+        interval=plan.interval,
+        interval_count=plan.interval_count,
+        billing_day=billing_day,
+    )
+    sub = Subscription(
+        customer=customer,
+        plan=plan,
+        external_id=external_id or None,
+        quantity=quantity,
+        currency=plan.currency,
+        timezone=tz,
+        interval=plan.interval,
+        interval_count=plan.interval_count,
+        billing_day=billing_day,
+        start_at=start_at,
+        start_date=schedule.start_date,
+        anchor_date=schedule.anchor,
+        anchor_day=schedule.anchor_day,
+        trial_end_at=trial_end,
+    )
+    sub.set_period(periods.first_period(schedule))
+    if trial_end:
+        sub.current_period_start, sub.current_period_end = start_at, trial_end
+    sub.save()
+    _record("subscription.created", sub, at, actor)
+    subscription_advance(sub=sub, as_of=at, actor=actor, first_invoice=True)
+    return sub
+
+
+def switch_terms(sub: Subscription, *, plan: Plan, quantity: int, on: datetime) -> None:
+    """Put `sub` on new terms from instant `on` (a local midnight). A new interval restarts
+    the schedule on that day (anniversary); the same interval keeps the schedule."""
+    changed_interval = (plan.interval, plan.interval_count) != (sub.interval, sub.interval_count)
+    sub.plan, sub.quantity = plan, quantity
+    if changed_interval:
+        schedule = periods.schedule_for(
+            start_at=on, tz=sub.timezone, interval=plan.interval, interval_count=plan.interval_count
+        )
+        sub.interval, sub.interval_count, sub.billing_day = plan.interval, plan.interval_count, None
+        sub.start_date, sub.anchor_date = schedule.start_date, schedule.anchor
+        sub.anchor_day = schedule.anchor_day
+        sub.billed_through = None
+        sub.set_period(periods.first_period(schedule))
+
+
+def _apply_scheduled_change(sub: Subscription, as_of: datetime, actor: Actor) -> list:
+    """At the end of the period, bill the old terms up to it, then switch to the scheduled
+    ones. Returns the lines of the old terms."""
+    if not (sub.scheduled_plan_id or sub.scheduled_quantity) or sub.current_period_end > as_of:
+        return []
+    boundary = sub.current_period_end
+    cut = boundary - timedelta(microseconds=1) if sub.plan.pay_in_advance else boundary
+    due = subscription_due_charges(sub=sub, as_of=cut)
+    sub.billed_through = due.billed_through
+    old_plan, old_quantity = sub.plan, sub.quantity
+    switch_terms(
+        sub,
+        plan=sub.scheduled_plan or sub.plan,
+        quantity=sub.scheduled_quantity or sub.quantity,
+        on=boundary,
+    )
+    sub.scheduled_plan, sub.scheduled_quantity = None, None
+    _record(
+        "subscription.changed",
+        sub,
+        boundary,
+        actor,
+        from_plan=old_plan.code,
+        from_quantity=old_quantity,
+        quantity=sub.quantity,
+        when="period_end",
+    )
+    return due.lines
+
+
+def subscription_advance(
+    *, sub: Subscription, as_of: datetime, actor: Actor = None, first_invoice: bool = False
+) -> list:
+    """Bring one (locked) subscription up to `as_of`: start it, end its trial, apply a change
+    or a cancellation scheduled for the period end, move its current period. Returns the
+    unsaved lines now due. With `first_invoice`, those lines are invoiced and finalized at
+    once (a checkout)."""
+    if sub.status == S.PENDING and sub.start_at <= as_of:
+        if sub.trial_end_at and sub.trial_end_at > sub.start_at:
+            sub.start_trial()
+            _record(
+                "subscription.trial_started",
+                sub,
+                sub.start_at,
+                actor,
+                trial_end_at=sub.trial_end_at,
+            )
+        else:
+            sub.activate()
+            _record("subscription.activated", sub, sub.start_at, actor)
+    if sub.status == S.TRIALING and sub.trial_end_at <= as_of:
+        sub.activate()
+        _record("subscription.activated", sub, sub.trial_end_at, actor, trial_converted=True)
+    if sub.status in (S.PENDING, S.TRIALING, S.CANCELED, S.EXPIRED, S.PAUSED):
+        sub.save()
+        return []
+    lines = []
+    if sub.cancel_at_period_end and sub.current_period_end <= as_of:
+        end = sub.current_period_end
+        sub.cancel(at=end)
+        _record(
+            "subscription.canceled", sub, end, actor, reason=sub.cancel_reason, at_period_end=True
+        )
+    else:
+        lines += _apply_scheduled_change(sub, as_of, actor)
+        sub.set_period(periods.period_containing(sub.schedule, max(as_of, sub.start_at)))
+    due = subscription_due_charges(sub=sub, as_of=as_of)
+    lines += due.lines
+    sub.billed_through = due.billed_through
+    sub.save()
+    if first_invoice and lines:
+        invoice = invoice_create(
+            customer=sub.customer, currency=sub.currency, lines=lines, at=as_of, actor=actor
+        )
+        invoice_finalize(invoice=invoice, at=as_of, actor=actor)
+        return []
+    return lines
+
+
+def _locked(sub: Subscription) -> Subscription:
+    return (
+        Subscription.objects.select_for_update().select_related("plan", "customer").get(pk=sub.pk)
+    )
+
+
+@transaction.atomic
+def subscription_cancel(
+    *,
+    subscription: Subscription,
+    at: datetime,
+    when: str = "period_end",
+    reason: str = "",
+    comment: str = "",
+    actor: Actor = None,
+) -> Subscription:
+    """Cancel now, or at the end of the current period (it stays active until then)."""
+    sub = _locked(subscription)
+    if when not in ("immediately", "period_end"):
+        raise ValidationError(
+            {"when": ValidationError("immediately or period_end.", code="invalid_choice")}
+        )
+    if when == "period_end" and sub.status in (S.ACTIVE, S.PAST_DUE, S.PAUSED):
+        # A trial or a pending start ends at once: there is no paid period to run out.
+        sub.cancel_at_period_end = True
+        sub.canceled_at = at
+        sub.cancel_reason, sub.cancel_comment = reason, comment
+        sub.save()
+        _record(
+            "subscription.cancel_scheduled",
+            sub,
+            at,
+            actor,
+            reason=reason,
+            effective_at=sub.current_period_end,
+        )
+        return sub
+    sub.cancel(at=at, reason=reason, comment=comment)
+    sub.save()
+    _record("subscription.canceled", sub, at, actor, reason=reason, at_period_end=False)
+    return sub
+
+
+@transaction.atomic
+def subscription_pause(
+    *, subscription: Subscription, at: datetime, actor: Actor = None
+) -> Subscription:
+    sub = _locked(subscription)
+    sub.pause(at=at)
+    sub.save()
+    _record("subscription.paused", sub, at, actor)
+    return sub
+
+
+@transaction.atomic
+def subscription_resume(
+    *, subscription: Subscription, at: datetime, actor: Actor = None
+) -> Subscription:
+    sub = _locked(subscription)
+    sub.resume()
+    # Periods that passed while paused are not billed; billing goes on from the current one.
+    current = periods.period_containing(sub.schedule, max(at, sub.start_at))
+    if sub.billed_through is None or sub.billed_through < current.start:
+        sub.billed_through = current.start
+    sub.set_period(current)
+    sub.save()
+    _record("subscription.resumed", sub, at, actor)
+    return sub

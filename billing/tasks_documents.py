@@ -1,0 +1,8 @@
+"""django-q2 entry points for invoice documents."""
+
+from billing.services.documents import invoice_email_send
+
+
+def invoice_email_send_task(invoice_id: int) -> None:
+    """Queued on commit of `invoice_finalize`; safe to run twice (sends once)."""
+    invoice_email_send(invoice_id=invoice_id)
