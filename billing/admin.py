@@ -665,3 +665,6 @@ class InvoiceNumberSequenceAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+import billing.admin_credits  # noqa: E402, F401 - credit notes, balances, coupons

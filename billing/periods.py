@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, localcontext
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 INTERVALS = ("day", "week", "month", "year")
@@ -192,8 +193,10 @@ def next_period(schedule: Schedule, current: Period) -> Period:
     return period(schedule, current.index + 1)
 
 
+@lru_cache(maxsize=65536)
 def local_midnight(d: date, tz: str) -> datetime:
-    """The first instant of local date `d` in `tz`, as an aware UTC datetime."""
+    """The first instant of local date `d` in `tz`, as an aware UTC datetime (cached: bill
+    runs ask for the same few dates millions of times)."""
     zone = _zone(tz)
     midnight = datetime.combine(d, time(0), tzinfo=zone)  # fold=0: a fold's first occurrence
     instant = midnight.astimezone(UTC)

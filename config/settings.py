@@ -147,6 +147,8 @@ SPECTACULAR_SETTINGS = {
         "InvoiceStatusEnum": "billing.models.InvoiceStatus",
         "BillRunStatusEnum": "billing.models.invoices.BillRunStatus",
         "InvoiceLineKindEnum": "billing.models.LineKind",
+        "CouponKindEnum": "billing.models.CouponKind",
+        "BalanceTransactionKindEnum": "billing.models.BalanceTransactionKind",
     },
 }
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)

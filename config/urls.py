@@ -8,6 +8,7 @@ api_v1 = [
     path("", include("catalog.api.urls")),
     path("", include("customers.api.urls")),
     path("", include("billing.api.urls")),
+    path("", include("billing.api.credits_urls")),
 ]
 
 urlpatterns = [

@@ -75,3 +75,16 @@ def sync_staff_groups(apps=None, using: str = DEFAULT_DB_ALIAS) -> dict[str, int
         group.permissions.set(granted)
         counts[name] = len(granted)
     return counts
+
+
+def sync_staff_groups_migration(apps, schema_editor) -> None:
+    """RunPython body for migrations that add models: create their permissions (historical
+    app configs have no models module, which create_permissions requires), then re-apply."""
+    from django.contrib.auth.management import create_permissions
+
+    using = schema_editor.connection.alias
+    for app_config in apps.get_app_configs():
+        app_config.models_module = True
+        create_permissions(app_config, apps=apps, verbosity=0, using=using)
+        app_config.models_module = None
+    sync_staff_groups(apps, using=using)

@@ -1,15 +1,43 @@
+from datetime import timedelta
+
+from django.utils import timezone
 from rest_framework import serializers
 
 from api.serializers import StrictSerializer
-from billing.models import BillRun, Invoice, InvoiceLine, Subscription
+from billing.models import BillRun, Invoice, InvoiceLine, Subscription, SubscriptionAddOn
 from catalog.api.fields import AmountsInCurrencyMixin
 from catalog.money import format_amount
+
+
+class SubscriptionAddOnOutputSerializer(serializers.ModelSerializer):
+    addon = serializers.SlugRelatedField(slug_field="code", read_only=True)
+
+    class Meta:
+        model = SubscriptionAddOn
+        fields = ["addon", "quantity", "started_at"]
+
+
+MAX_YEARS = 10
+
+
+def within_years(years: int):
+    """Refuses instants more than `years` from now: backdating or simulating further than
+    that is a data migration, not an API call (and would bill thousands of periods)."""
+
+    def check(value):
+        if abs(value - timezone.now()) > timedelta(days=365 * years):
+            raise serializers.ValidationError(
+                f"Must be within {years} years of now.", code="out_of_range"
+            )
+
+    return check
 
 
 class SubscriptionOutputSerializer(serializers.ModelSerializer):
     customer = serializers.SlugRelatedField(slug_field="external_id", read_only=True)
     plan = serializers.SlugRelatedField(slug_field="code", read_only=True)
     plan_version = serializers.IntegerField(source="plan.version", read_only=True)
+    addons = serializers.SerializerMethodField(help_text="The add-ons it has now.")
 
     class Meta:
         model = Subscription
@@ -33,8 +61,22 @@ class SubscriptionOutputSerializer(serializers.ModelSerializer):
             "ended_at",
             "cancel_reason",
             "paused_at",
+            "addons",
             "created_at",
         ]
+
+    def get_addons(self, sub) -> SubscriptionAddOnOutputSerializer(many=True):
+        rows = getattr(sub, "current_addons", None)
+        if rows is None:
+            rows = sub.addons.filter(ended_at__isnull=True).select_related("addon").order_by("pk")
+        return SubscriptionAddOnOutputSerializer(rows, many=True).data
+
+
+class SubscriptionAddOnInputSerializer(StrictSerializer):
+    addon = serializers.CharField(max_length=100, help_text="Add-on code or id.")
+    quantity = serializers.IntegerField(
+        min_value=0, max_value=1_000_000, default=1, help_text="0 removes it (on a change)."
+    )
 
 
 class SubscriptionCreateInputSerializer(StrictSerializer):
@@ -42,20 +84,33 @@ class SubscriptionCreateInputSerializer(StrictSerializer):
     plan = serializers.CharField(max_length=100, help_text="Plan code (latest version) or id.")
     external_id = serializers.CharField(max_length=100, required=False, allow_null=True)
     quantity = serializers.IntegerField(min_value=1, max_value=1_000_000, default=1)
-    start_at = serializers.DateTimeField(required=False, allow_null=True)
+    start_at = serializers.DateTimeField(
+        required=False, allow_null=True, validators=[within_years(MAX_YEARS)]
+    )
     trial_days = serializers.IntegerField(
         min_value=0, max_value=3650, required=False, allow_null=True
     )
     billing_day = serializers.IntegerField(
         min_value=1, max_value=31, required=False, allow_null=True
     )
+    addons = SubscriptionAddOnInputSerializer(
+        many=True, required=False, help_text="Add-ons it starts with (billed from its start)."
+    )
 
 
 class SubscriptionCancelInputSerializer(StrictSerializer):
     when = serializers.ChoiceField(choices=["immediately", "period_end"], default="period_end")
+    proration = serializers.ChoiceField(
+        choices=["prorate", "none"],
+        default="prorate",
+        help_text="When immediately: credit what was billed for the rest of the period and "
+        "charge the days used but not billed (prorate), or neither (none).",
+    )
     reason = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     comment = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
-    at = serializers.DateTimeField(required=False, allow_null=True)
+    at = serializers.DateTimeField(
+        required=False, allow_null=True, validators=[within_years(MAX_YEARS)]
+    )
 
 
 class SubscriptionChangeInputSerializer(StrictSerializer):
@@ -63,21 +118,30 @@ class SubscriptionChangeInputSerializer(StrictSerializer):
         max_length=100, required=False, help_text="Plan code (latest version) or id."
     )
     quantity = serializers.IntegerField(min_value=1, max_value=1_000_000, required=False)
+    addons = SubscriptionAddOnInputSerializer(
+        many=True,
+        required=False,
+        help_text="The full set of add-ons to have: one left out, or with quantity 0, is removed.",
+    )
     when = serializers.ChoiceField(choices=["immediately", "period_end"], default="immediately")
     proration = serializers.ChoiceField(choices=["prorate", "none"], default="prorate")
     preview = serializers.BooleanField(default=False)
-    at = serializers.DateTimeField(required=False, allow_null=True)
+    at = serializers.DateTimeField(
+        required=False, allow_null=True, validators=[within_years(MAX_YEARS)]
+    )
 
     def validate(self, data):
-        if "plan" not in data and "quantity" not in data:
+        if "plan" not in data and "quantity" not in data and "addons" not in data:
             raise serializers.ValidationError(
-                "Give a plan, a quantity, or both.", code="nothing_to_change"
+                "Give a plan, a quantity, add-ons, or several.", code="nothing_to_change"
             )
         return data
 
 
 class AtInputSerializer(StrictSerializer):
-    at = serializers.DateTimeField(required=False, allow_null=True)
+    at = serializers.DateTimeField(
+        required=False, allow_null=True, validators=[within_years(MAX_YEARS)]
+    )
 
 
 class InvoiceLineOutputSerializer(serializers.ModelSerializer):
@@ -172,7 +236,7 @@ class SubscriptionChangeOutputSerializer(SubscriptionOutputSerializer):
 
 
 class BillRunInputSerializer(StrictSerializer):
-    as_of = serializers.DateTimeField()
+    as_of = serializers.DateTimeField(validators=[within_years(MAX_YEARS)])
 
 
 class BillRunOutputSerializer(serializers.ModelSerializer):

@@ -1,4 +1,5 @@
 import django_filters
+from django.db.models import Prefetch
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework.decorators import action
@@ -7,10 +8,10 @@ from rest_framework.response import Response
 from api.errors import DomainError
 from api.views import ApiViewSet, ListRetrieveMixin, lookup_by_id_or_code
 from billing.api import serializers as s
-from billing.models import BillRun, Invoice, Subscription
+from billing.models import BillRun, Invoice, Subscription, SubscriptionAddOn
 from billing.selectors import subscription_upcoming_invoice
 from billing.services import bill_runs, changes, invoicing, subscriptions
-from catalog.models import Plan
+from catalog.models import AddOn, Plan
 from customers.models import Customer
 
 
@@ -19,6 +20,21 @@ def _by_id_or_code(queryset, value: str, code_field: str, field: str):
     if obj is None:
         raise DomainError(f"No such {field}: {value}.", code="does_not_exist", field=field)
     return obj
+
+
+def _addons(items: list[dict] | None) -> list[dict] | None:
+    """The add-ons of a request ([{addon: code or id, quantity}]) with their AddOn rows."""
+    if items is None:
+        return None
+    return [
+        {
+            "addon": _by_id_or_code(
+                AddOn.objects.all(), item["addon"], "code", f"addons.{index}.addon"
+            ),
+            "quantity": item["quantity"],
+        }
+        for index, item in enumerate(items)
+    ]
 
 
 class SubscriptionFilter(django_filters.FilterSet):
@@ -61,7 +77,15 @@ class SubscriptionFilter(django_filters.FilterSet):
     ),
 )
 class SubscriptionViewSet(ListRetrieveMixin, ApiViewSet):
-    queryset = Subscription.objects.select_related("customer", "plan")
+    queryset = Subscription.objects.select_related("customer", "plan").prefetch_related(
+        Prefetch(
+            "addons",
+            queryset=SubscriptionAddOn.objects.filter(ended_at__isnull=True)
+            .select_related("addon")
+            .order_by("pk"),
+            to_attr="current_addons",
+        )
+    )
     output_serializer_class = s.SubscriptionOutputSerializer
     code_field = "external_id"
     filterset_class = SubscriptionFilter
@@ -72,8 +96,14 @@ class SubscriptionViewSet(ListRetrieveMixin, ApiViewSet):
             Customer.objects.all(), data.pop("customer"), "external_id", "customer"
         )
         plan = _by_id_or_code(Plan.objects.order_by("-version"), data.pop("plan"), "code", "plan")
+        addons = _addons(data.pop("addons", None))
         sub = subscriptions.subscription_create(
-            customer=customer, plan=plan, at=timezone.now(), actor=request.auth, **data
+            customer=customer,
+            plan=plan,
+            addons=addons,
+            at=timezone.now(),
+            actor=request.auth,
+            **data,
         )
         return self.respond(sub, status=201)
 
@@ -94,9 +124,11 @@ class SubscriptionViewSet(ListRetrieveMixin, ApiViewSet):
         plan = data.pop("plan", None)
         if plan is not None:
             plan = _by_id_or_code(Plan.objects.order_by("-version"), plan, "code", "plan")
+        addons = _addons(data.pop("addons", None))
         result = changes.subscription_change(
             subscription=self.get_object(),
             plan=plan,
+            addons=addons,
             at=data.pop("at", None) or timezone.now(),
             actor=request.auth,
             **data,

@@ -20,3 +20,31 @@ __all__ = [
     "Subscription",
     "SubscriptionStatus",
 ]
+from billing.models.credits import (  # noqa: E402
+    BalanceTransaction,
+    BalanceTransactionKind,
+    Coupon,
+    CouponDuration,
+    CouponKind,
+    CreditNote,
+    CreditNoteLine,
+    CreditNoteReason,
+    CreditNoteStatus,
+    Discount,
+)
+
+__all__ += [
+    "BalanceTransaction",
+    "BalanceTransactionKind",
+    "Coupon",
+    "CouponDuration",
+    "CouponKind",
+    "CreditNote",
+    "CreditNoteLine",
+    "CreditNoteReason",
+    "CreditNoteStatus",
+    "Discount",
+]
+from billing.models.addons import SubscriptionAddOn  # noqa: E402
+
+__all__ += ["SubscriptionAddOn"]

@@ -90,7 +90,7 @@ class Invoice(FSMModelMixin, models.Model):
     @transition(field=status, source=I.OPEN, target=I.PAID)
     def mark_paid(self, *, at):
         self.paid_at = at
-        self.amount_paid, self.amount_due = self.total, Decimal(0)
+        self.amount_paid, self.amount_due = self.amount_paid + self.amount_due, Decimal(0)
 
     @transition(field=status, source=[I.DRAFT, I.OPEN], target=I.VOID)
     def void(self, *, at):

@@ -1,9 +1,10 @@
 """The bill run: everything due by `as_of`, one consolidated invoice per customer and currency.
 
-Each customer is billed in its own transaction with its row and its subscriptions locked, so
-two runs at once serialize per customer, a crash loses at most the customer in flight, and a
-rerun continues: what was billed moved `billed_through`, and each line's unique
-`billing_key` is the last guard against billing anything twice.
+Customers are billed in batches, each batch in one transaction with its customer rows and
+subscriptions locked (in id order), so two runs at once serialize per batch, a crash loses at
+most the batch in flight, and a rerun continues: what was billed moved `billed_through`, and
+each line's unique `billing_key` is the last guard against billing anything twice. A batch
+costs a fixed number of queries (bulk reads and writes), not a number per subscription.
 """
 
 from collections import defaultdict
@@ -14,11 +15,12 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 
-from billing.models import BillRun, Invoice, Subscription, SubscriptionStatus
+from billing.models import BillRun, Invoice, InvoiceLine, Subscription, SubscriptionStatus
 from billing.models.invoices import BillRunStatus
-from billing.services.events import Actor
-from billing.services.invoicing import invoice_create, invoice_finalize
-from billing.services.subscriptions import subscription_advance
+from billing.services.events import Actor, billing_events_buffered
+from billing.services.invoicing import invoice_finalize, invoices_create
+from billing.services.rows import rows_snapshot, rows_update
+from billing.services.subscriptions import ADVANCE_FIELDS, subscription_advance
 from customers.models import Customer
 
 S = SubscriptionStatus
@@ -40,41 +42,75 @@ def subscriptions_due(as_of: datetime):
     )
 
 
-def bill_customer(
-    *, customer_id: int, as_of: datetime, bill_run: BillRun | None = None, actor: Actor = None
+def customers_due(as_of: datetime, after_id: int, limit: int) -> list[int]:
+    """Ids of the next customers with a subscription due or a pending line, in id order."""
+    with_subs = (
+        subscriptions_due(as_of)
+        .filter(customer_id__gt=after_id)
+        .order_by("customer_id")
+        .values_list("customer_id", flat=True)
+        .distinct()[:limit]
+    )
+    with_pending = (
+        InvoiceLine.objects.filter(invoice__isnull=True, customer_id__gt=after_id)
+        .order_by("customer_id")
+        .values_list("customer_id", flat=True)
+        .distinct()[:limit]
+    )
+    return sorted(set(with_subs) | set(with_pending))[:limit]
+
+
+def bill_customers(
+    *,
+    customer_ids: list[int],
+    as_of: datetime,
+    bill_run: BillRun | None = None,
+    actor: Actor = None,
 ) -> tuple[list[Invoice], int]:
-    """Bill one customer; returns its new invoices and how many lines they hold."""
-    with transaction.atomic():
-        customer = Customer.objects.select_for_update().get(pk=customer_id)
-        subs = (
+    """Bill these customers in one transaction; returns the new invoices and their lines."""
+    with transaction.atomic(), billing_events_buffered():
+        customers = {
+            c.pk: c
+            for c in Customer.objects.select_for_update().filter(pk__in=customer_ids).order_by("pk")
+        }
+        subs = list(
             subscriptions_due(as_of)
-            .filter(customer_id=customer_id)
+            .filter(customer_id__in=customer_ids)
             .select_related("plan")
+            .prefetch_related("addons__addon")
             .select_for_update(of=("self",))
             .order_by("pk")
         )
-        lines_by_currency = defaultdict(list)
+        before = rows_snapshot(subs, ADVANCE_FIELDS)
+        due = defaultdict(list)
         for sub in subs:
-            sub.customer = customer
-            for line in subscription_advance(sub=sub, as_of=as_of, actor=actor):
-                lines_by_currency[sub.currency].append(line)
-        invoices = [
-            invoice_create(
-                customer=customer,
-                currency=currency,
-                lines=lines,
-                at=as_of,
-                bill_run=bill_run,
-                actor=actor,
-            )
-            for currency, lines in sorted(lines_by_currency.items())
+            sub.customer = customers[sub.customer_id]
+            for line in subscription_advance(sub=sub, as_of=as_of, actor=actor, save=False):
+                due[(sub.customer_id, sub.currency)].append(line)
+        rows_update(Subscription, subs, ADVANCE_FIELDS, snapshot=before)
+        for customer_id, currency in (
+            InvoiceLine.objects.filter(customer_id__in=customer_ids, invoice__isnull=True)
+            .values_list("customer_id", "currency")
+            .distinct()
+        ):
+            due.setdefault((customer_id, currency), [])
+        drafts = [
+            (customers[customer_id], currency, lines)
+            for (customer_id, currency), lines in sorted(due.items())
         ]
-    line_count = sum(len(lines) for lines in lines_by_currency.values())
+        invoices = invoices_create(drafts=drafts, at=as_of, bill_run=bill_run, actor=actor)
+    line_count = sum(invoice.line_count for invoice in invoices)
     if settings.INVOICE_DRAFT_GRACE_HOURS == 0:
         invoices = [
             invoice_finalize(invoice=invoice, at=as_of, actor=actor) for invoice in invoices
         ]
     return invoices, line_count
+
+
+def bill_customer(
+    *, customer_id: int, as_of: datetime, bill_run: BillRun | None = None, actor: Actor = None
+) -> tuple[list[Invoice], int]:
+    return bill_customers(customer_ids=[customer_id], as_of=as_of, bill_run=bill_run, actor=actor)
 
 
 def bill_run_execute(
@@ -83,28 +119,19 @@ def bill_run_execute(
     at: datetime,
     actor: Actor = None,
     progress: Callable[[BillRun], None] | None = None,
+    batch_size: int = BATCH_SIZE,
 ) -> BillRun:
     """Bill everything due by `as_of` (past or future: a simulation). Streams customers in
     batches by id, so memory stays flat."""
     run = BillRun.objects.create(as_of=as_of, started_at=at)
     last_id = 0
     try:
-        while True:
-            batch = list(
-                subscriptions_due(as_of)
-                .filter(customer_id__gt=last_id)
-                .order_by("customer_id")
-                .values_list("customer_id", flat=True)
-                .distinct()[:BATCH_SIZE]
+        while batch := customers_due(as_of, last_id, batch_size):
+            invoices, line_count = bill_customers(
+                customer_ids=batch, as_of=as_of, bill_run=run, actor=actor
             )
-            if not batch:
-                break
-            for customer_id in batch:
-                invoices, line_count = bill_customer(
-                    customer_id=customer_id, as_of=as_of, bill_run=run, actor=actor
-                )
-                run.invoices_created += len(invoices)
-                run.lines_created += line_count
+            run.invoices_created += len(invoices)
+            run.lines_created += line_count
             run.customers_seen += len(batch)
             last_id = batch[-1]
             run.save(update_fields=["customers_seen", "invoices_created", "lines_created"])

@@ -1,4 +1,4 @@
-"""Mid-cycle changes of plan or quantity, prorated by days (see DESIGN.md, Time).
+"""Mid-cycle changes of plan, quantity or add-ons, prorated by days (see DESIGN.md, Time).
 
 Immediately, on a plan paid in advance: a credit for the unused part of what was actually
 billed for the rest of the period, and a charge for the rest of the period on the new terms.
@@ -6,10 +6,17 @@ In arrears: a charge for the part of the period used on the old terms; the bill 
 rest on the new terms at the period's end. A new interval restarts the schedule on the day of
 the change. The lines wait on the customer's next invoice. At period end: the change is
 stored and applied by the bill run at renewal.
+
+Add-ons are the full set the subscription is to have. A recurring add-on that is added,
+removed or given a new quantity is prorated like the base fee, on its own lines: its row ends
+(credit for what was billed after the day of the change, or a charge for the days used and
+not billed) and a new row starts (a charge for the rest of the period, in advance). The base
+fee is only prorated when the plan or the quantity changes. A one-time add-on is billed once
+for the units added; removing it or lowering its quantity credits nothing.
 """
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
@@ -17,12 +24,29 @@ from django.db import transaction
 
 from api.errors import StateError
 from billing import periods
-from billing.models import InvoiceLine, LineKind, Subscription, SubscriptionStatus
+from billing.models import (
+    InvoiceLine,
+    LineKind,
+    Subscription,
+    SubscriptionAddOn,
+    SubscriptionStatus,
+)
 from billing.services.events import Actor
-from billing.services.invoicing import subscription_due_charges
-from billing.services.subscriptions import _locked, _record, switch_terms
-from catalog.models import Plan, PlanStatus
-from catalog.money import round_money
+from billing.services.invoicing import (
+    due_before_period,
+    due_charges_apply,
+    subscription_due_charges,
+    terms_close,
+)
+from billing.services.subscriptions import (
+    _locked,
+    _record,
+    addons_errors,
+    addons_one_time_lines,
+    addons_open,
+    switch_terms,
+)
+from catalog.models import AddOn, AddOnInterval, Plan, PlanStatus
 
 S = SubscriptionStatus
 
@@ -33,71 +57,46 @@ class ChangeResult:
     proration_lines: list[InvoiceLine]
 
 
-def _days(start: date, end: date) -> int:
-    return (end - start).days
+@dataclass
+class AddOnChange:
+    """One add-on whose quantity changes: `row` is its open row (None: it is new), `quantity`
+    the new quantity (0: removed)."""
+
+    addon: AddOn
+    row: SubscriptionAddOn | None
+    quantity: int
 
 
-def _full_days(sub: Subscription, period: periods.Period) -> int:
-    if period.is_stub:
-        return periods.full_period_days(sub.schedule, period.end_date)
-    return period.days
+def _addon_changes(
+    current: dict[int, SubscriptionAddOn], wanted: list[dict] | None
+) -> list[AddOnChange]:
+    """The changes that turn the `current` add-ons into the `wanted` set (None: no change)."""
+    if wanted is None:
+        return []
+    quantities = {item["addon"].pk: item["quantity"] for item in wanted}
+    changes = [
+        AddOnChange(row.addon, row, quantities.get(addon_id, 0))
+        for addon_id, row in current.items()
+        if quantities.get(addon_id, 0) != row.quantity
+    ]
+    changes += [
+        AddOnChange(item["addon"], None, item["quantity"])
+        for item in wanted
+        if item["addon"].pk not in current and item["quantity"] > 0
+    ]
+    return changes
 
 
-def _line(
+def _validate(
     sub: Subscription,
-    *,
-    amount: Decimal,
-    start: date,
-    end: date,
-    description: str,
-    unit_amount: Decimal,
+    plan: Plan,
     quantity: int,
-) -> InvoiceLine:
-    return InvoiceLine(
-        customer_id=sub.customer_id,
-        currency=sub.currency,
-        subscription=sub,
-        kind=LineKind.PRORATION,
-        description=description,
-        quantity=Decimal(quantity),
-        unit_amount=unit_amount,
-        amount=round_money(amount, sub.currency),
-        period_start=periods.local_midnight(start, sub.timezone),
-        period_end=periods.local_midnight(end, sub.timezone),
-    )
-
-
-def _unused_credit(sub: Subscription, start: date, end: date) -> InvoiceLine | None:
-    """Minus what was billed (invoiced or pending) for [start, end), each line counted for
-    the share of its own days that falls in that span."""
-    tz = sub.timezone
-    billed = Decimal(0)
-    lines = InvoiceLine.objects.filter(
-        subscription=sub,
-        kind__in=[LineKind.SUBSCRIPTION, LineKind.PRORATION],
-        period_start__lt=periods.local_midnight(end, tz),
-        period_end__gt=periods.local_midnight(start, tz),
-    )
-    for line in lines:
-        line_start = periods.local_date(line.period_start, tz)
-        line_end = periods.local_date(line.period_end, tz)
-        overlap = _days(max(line_start, start), min(line_end, end))
-        if overlap > 0:
-            billed += periods.prorate(line.amount, overlap, _days(line_start, line_end))
-    if billed == 0:
-        return None
-    return _line(
-        sub,
-        amount=-billed,
-        start=start,
-        end=end,
-        unit_amount=sub.plan.amount,
-        quantity=sub.quantity,
-        description=f"Unused time on {sub.plan.name} × {sub.quantity} from {start}",
-    )
-
-
-def _validate(sub: Subscription, plan: Plan, quantity: int, when: str, proration: str) -> None:
+    when: str,
+    proration: str,
+    *,
+    addons: list[dict] | None,
+    current: dict[int, SubscriptionAddOn],
+) -> list[AddOnChange]:
     errors = {}
     if plan.pk != sub.plan_id and (plan.status != PlanStatus.ACTIVE or not plan.is_latest):
         errors["plan"] = ValidationError("This plan is not offered any more.", code="plan_inactive")
@@ -112,58 +111,108 @@ def _validate(sub: Subscription, plan: Plan, quantity: int, when: str, proration
         errors["when"] = ValidationError("immediately or period_end.", code="invalid_choice")
     if proration not in ("prorate", "none"):
         errors["proration"] = ValidationError("prorate or none.", code="invalid_choice")
-    if plan.pk == sub.plan_id and quantity == sub.quantity:
-        errors["plan"] = ValidationError("Nothing to change.", code="no_change")
+    # The add-ons it will have (a plan with another interval may not keep recurring ones).
+    kept = [{"addon": row.addon, "quantity": row.quantity} for row in current.values()]
+    plans = [plan]
+    if when == "immediately" and sub.scheduled_plan_id:
+        plans.append(sub.scheduled_plan)
+    addon_errors = addons_errors(
+        currency=sub.currency,
+        plans=plans,
+        items=kept if addons is None else addons,
+        current=current,
+        minimum=0,
+    )
+    changes = [] if addon_errors else _addon_changes(current, addons)
+    if changes and when == "period_end":
+        addon_errors.append(
+            ValidationError(
+                "Add-ons change immediately: give them with when=immediately.",
+                code="not_supported",
+            )
+        )
+    if addon_errors:
+        errors["addons"] = addon_errors
+    if not errors and plan.pk == sub.plan_id and quantity == sub.quantity and not changes:
+        field = "plan" if addons is None else "addons"
+        errors[field] = ValidationError("Nothing to change.", code="no_change")
     if errors:
         raise ValidationError(errors)
     if sub.status not in (S.ACTIVE, S.PAST_DUE, S.TRIALING, S.PENDING):
         raise StateError(
             f"A {sub.status} subscription cannot be changed.", code="subscription_not_changeable"
         )
+    return changes
+
+
+def _addons_switch(
+    sub: Subscription, changes: list[AddOnChange], at: datetime, bill_from: datetime | None
+) -> list[tuple[SubscriptionAddOn, int]]:
+    """End the rows of the changed add-ons and start the new ones at `at` (billed from
+    `bill_from`, else from their start). Returns (new row, units added) pairs."""
+    for change in changes:
+        if change.row is not None:
+            change.row.ended_at = max(at, change.row.started_at)
+            change.row.save(update_fields=["ended_at", "billed_through"])
+    started = []
+    for change in changes:
+        if change.quantity > 0:
+            recurring = change.addon.interval != AddOnInterval.ONE_TIME
+            row = SubscriptionAddOn.objects.create(
+                subscription=sub,
+                addon=change.addon,
+                quantity=change.quantity,
+                started_at=max(at, sub.start_at),
+                billed_through=bill_from if recurring else None,
+            )
+            started.append((row, change.quantity - (change.row.quantity if change.row else 0)))
+    return started
 
 
 def _immediate(
-    sub: Subscription, plan: Plan, quantity: int, at: datetime, proration: str
+    sub: Subscription,
+    plan: Plan,
+    quantity: int,
+    at: datetime,
+    proration: str,
+    changes: list[AddOnChange],
 ) -> list[InvoiceLine]:
-    day = periods.local_date(at, sub.timezone)
-    on = periods.local_midnight(day, sub.timezone)
-    if sub.status in (S.TRIALING, S.PENDING) or proration == "none":
+    on = periods.local_midnight(periods.local_date(at, sub.timezone), sub.timezone)
+    base = plan.pk != sub.plan_id or quantity != sub.quantity
+    ending = [change.row for change in changes if change.row and change.row.is_recurring]
+    started_before = sub.status in (S.TRIALING, S.PENDING)
+    if started_before or proration == "none":
+        lines: list[InvoiceLine] = []
+        if not started_before:
+            # No proration: what is due before this period is billed on the old terms; the
+            # new terms take the current period from where it is not billed yet.
+            period = periods.period_containing(sub.schedule, at)
+            before = due_before_period(sub, period)
+            due_charges_apply(sub, before, ending)
+            lines = list(before.lines)
+            for row in ending:
+                row.billed_through = max(row.billed_through or period.end, period.end)
         switch_terms(sub, plan=plan, quantity=quantity, on=on)
-        return []
-    period = periods.period_containing(sub.schedule, at)
-    # First the periods before this one that are due but not billed yet, on the old terms.
-    cut = period.start - timedelta(microseconds=1) if sub.plan.pay_in_advance else period.start
-    before = subscription_due_charges(sub=sub, as_of=cut)
-    lines = list(before.lines)
-    credit = _unused_credit(sub, day, period.end_date)
-    if credit:
-        lines.append(credit)
-    billed_from = periods.local_date(
-        max(period.start, before.billed_through or period.start), sub.timezone
-    )
-    if day > billed_from and sub.plan.amount > 0:
-        exact = periods.prorate(
-            sub.plan.amount * sub.quantity, _days(billed_from, day), _full_days(sub, period)
-        )
-        lines.append(
-            _line(
-                sub,
-                amount=exact,
-                start=billed_from,
-                end=day,
-                unit_amount=sub.plan.amount,
-                quantity=sub.quantity,
-                description=f"{sub.plan.name} × {sub.quantity} until {day}",
-            )
-        )
-    sub.billed_through = on
+        bill_from = None
+        if not started_before:
+            bill_from = sub.billed_through or periods.period_containing(sub.schedule, at).start
+        started = _addons_switch(sub, changes, at, bill_from)
+        return lines + addons_one_time_lines(sub, started)
+    lines = terms_close(sub=sub, at=at, base=base, rows=ending)
     switch_terms(sub, plan=plan, quantity=quantity, on=on)
+    started = _addons_switch(sub, changes, at, None)
+    new_keys = tuple(row.key_prefix for row, _ in started)
     due = subscription_due_charges(sub=sub, as_of=at)
     for line in due.lines:
-        line.kind, line.billing_key = LineKind.PRORATION, None
+        if line.kind == LineKind.SUBSCRIPTION and base:
+            line.kind, line.billing_key = LineKind.PRORATION, None
+        elif new_keys and (line.billing_key or "").startswith(new_keys):
+            line.kind = LineKind.PRORATION  # keeps its key: the add-on row's own billing
+        else:
+            continue
         line.description = f"Remaining time on {line.description}"
-    sub.billed_through = due.billed_through
-    return lines + due.lines
+    due_charges_apply(sub, due)
+    return lines + due.lines + addons_one_time_lines(sub, started)
 
 
 def subscription_change(
@@ -172,25 +221,29 @@ def subscription_change(
     at: datetime,
     plan: Plan | None = None,
     quantity: int | None = None,
+    addons: list[dict] | None = None,
     when: str = "immediately",
     proration: str = "prorate",
     preview: bool = False,
     actor: Actor = None,
 ) -> ChangeResult:
-    """Change plan and/or quantity. With `preview`, nothing is saved: the result holds the
-    subscription as it is and the exact lines the change would create."""
+    """Change plan, quantity and/or add-ons. `addons` is the full set of add-ons to have
+    ([{"addon": AddOn, "quantity": int}]; one left out or with quantity 0 is removed), None
+    to keep them. With `preview`, nothing is saved: the result holds the subscription as it
+    is and the exact lines the change would create."""
     with transaction.atomic():
         sub = _locked(subscription)
         plan = plan or sub.plan
         quantity = sub.quantity if quantity is None else quantity
-        _validate(sub, plan, quantity, when, proration)
+        current = addons_open(sub)
+        changes = _validate(sub, plan, quantity, when, proration, addons=addons, current=current)
         old_plan, old_quantity = sub.plan, sub.quantity
         if when == "period_end":
             sub.scheduled_plan = plan if plan.pk != sub.plan_id else None
             sub.scheduled_quantity = quantity if quantity != sub.quantity else None
             lines: list[InvoiceLine] = []
         else:
-            lines = _immediate(sub, plan, quantity, at, proration)
+            lines = _immediate(sub, plan, quantity, at, proration, changes)
         if preview:
             transaction.set_rollback(True)
         else:
@@ -199,6 +252,16 @@ def subscription_change(
             kind = (
                 "subscription.changed" if when == "immediately" else "subscription.change_scheduled"
             )
+            extra = {}
+            if changes:
+                extra["addons"] = [
+                    {
+                        "addon": change.addon.code,
+                        "from_quantity": change.row.quantity if change.row else 0,
+                        "quantity": change.quantity,
+                    }
+                    for change in changes
+                ]
             _record(
                 kind,
                 sub,
@@ -210,6 +273,7 @@ def subscription_change(
                 quantity=quantity,
                 when=when,
                 proration_total=sum((ln.amount for ln in lines), Decimal(0)),
+                **extra,
             )
     if preview:
         sub = Subscription.objects.select_related("plan", "customer").get(pk=sub.pk)

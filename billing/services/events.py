@@ -1,3 +1,6 @@
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -8,6 +11,23 @@ from billing.models import BillingEvent
 from customers.models import Customer
 
 Actor = AbstractBaseUser | ApiKey | str | None
+
+_buffer: ContextVar[list[BillingEvent] | None] = ContextVar("billing_event_buffer", default=None)
+
+
+@contextmanager
+def billing_events_buffered() -> Iterator[None]:
+    """Collect the events recorded inside and insert them at once on exit (for bulk work such
+    as a bill run batch). Use it inside the transaction: the events still commit with it."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("billing_events_buffered must be used inside transaction.atomic().")
+    events: list[BillingEvent] = []
+    token = _buffer.set(events)
+    try:
+        yield
+        BillingEvent.objects.bulk_create(events)
+    finally:
+        _buffer.reset(token)
 
 
 def actor_label(actor: Actor) -> str:
@@ -51,7 +71,11 @@ def billing_event_record(
         dedupe_key=dedupe_key,
     )
     if dedupe_key is None:
-        event.save()
+        buffered = _buffer.get()
+        if buffered is None:
+            event.save()
+        else:
+            buffered.append(event)
         return event
     try:
         with transaction.atomic():

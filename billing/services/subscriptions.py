@@ -1,18 +1,53 @@
 """Subscription lifecycle: create, advance with time, cancel, pause, resume."""
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from billing import periods
-from billing.models import Subscription, SubscriptionStatus
+from billing.models import InvoiceLine, Subscription, SubscriptionAddOn, SubscriptionStatus
 from billing.services.events import Actor, billing_event_record
-from billing.services.invoicing import invoice_create, invoice_finalize, subscription_due_charges
-from catalog.models import Plan, PlanStatus
+from billing.services.invoicing import (
+    addon_one_time_line,
+    due_charges_apply,
+    invoice_create,
+    invoice_finalize,
+    pending_lines,
+    subscription_addons_recurring,
+    subscription_due_charges,
+    terms_close,
+)
+from catalog.models import AddOnInterval, Plan, PlanStatus
 from customers.models import Customer
 
 S = SubscriptionStatus
+
+# What subscription_advance may change on a subscription (for a caller that saves in bulk).
+ADVANCE_FIELDS = [
+    "status",
+    "plan",
+    "quantity",
+    "interval",
+    "interval_count",
+    "billing_day",
+    "start_date",
+    "anchor_date",
+    "anchor_day",
+    "billed_through",
+    "current_period_start",
+    "current_period_end",
+    "scheduled_plan",
+    "scheduled_quantity",
+    "cancel_at_period_end",
+    "canceled_at",
+    "ended_at",
+    "cancel_reason",
+    "cancel_comment",
+    "updated_at",
+]
 
 
 def _record(kind: str, sub: Subscription, at: datetime, actor: Actor = None, **payload) -> None:
@@ -26,7 +61,7 @@ def _record(kind: str, sub: Subscription, at: datetime, actor: Actor = None, **p
     )
 
 
-def _validate_new(
+def _new_errors(
     *,
     customer: Customer,
     plan: Plan,
@@ -34,7 +69,7 @@ def _validate_new(
     billing_day: int | None,
     trial_days: int,
     external_id: str | None,
-) -> None:
+) -> dict[str, ValidationError]:
     errors = {}
     if customer.is_archived:
         errors["customer"] = ValidationError("This customer is archived.", code="archived")
@@ -54,8 +89,99 @@ def _validate_new(
         errors["external_id"] = ValidationError(
             "A subscription with this external_id exists.", code="unique"
         )
+    return errors
+
+
+def _validate_new(**kwargs) -> None:
+    errors = _new_errors(**kwargs)
     if errors:
         raise ValidationError(errors)
+
+
+def addons_errors(
+    *,
+    currency: str,
+    plans: Iterable[Plan],
+    items: list[dict],
+    current: Iterable[int] = (),
+    minimum: int = 1,
+) -> list[ValidationError]:
+    """What is wrong with `items` ([{"addon": AddOn, "quantity": int}]), the add-ons a
+    subscription in `currency` is to have on each of `plans`; `current` are the ids of the
+    add-ons it has now (those may be kept even if no longer offered)."""
+    errors = []
+    current = set(current)
+    seen = set()
+    for item in items:
+        addon, quantity = item["addon"], item["quantity"]
+        if addon.pk in seen:
+            errors.append(
+                ValidationError(f"The add-on {addon.code} is listed twice.", code="duplicate")
+            )
+        seen.add(addon.pk)
+        if quantity < minimum:
+            errors.append(
+                ValidationError(
+                    f"The quantity of {addon.code} must be at least {minimum}.", code="min_value"
+                )
+            )
+        if quantity < 1:
+            continue
+        if addon.pk not in current and not addon.active:
+            errors.append(
+                ValidationError(f"The add-on {addon.code} is not offered.", code="addon_inactive")
+            )
+        if addon.currency != currency:
+            errors.append(
+                ValidationError(
+                    f"The add-on {addon.code} bills in {addon.currency}, "
+                    f"this subscription in {currency}.",
+                    code="currency_mismatch",
+                )
+            )
+        if addon.interval == AddOnInterval.ONE_TIME:
+            continue
+        for plan in plans:
+            if (plan.interval, plan.interval_count) != (addon.interval, 1):
+                every = (
+                    f"{plan.interval_count} {plan.interval}s"
+                    if plan.interval_count > 1
+                    else plan.interval
+                )
+                errors.append(
+                    ValidationError(
+                        f"The add-on {addon.code} bills every {addon.interval}, the plan "
+                        f"{plan.code} every {every}: a recurring add-on must bill on the "
+                        "plan's interval (one-time add-ons fit any plan).",
+                        code="addon_interval_mismatch",
+                    )
+                )
+    return errors
+
+
+def addons_open(sub: Subscription) -> dict[int, SubscriptionAddOn]:
+    """The add-ons a subscription has now (not ended), by add-on id."""
+    rows = sub.addons.filter(ended_at__isnull=True).select_related("addon").order_by("pk")
+    return {row.addon_id: row for row in rows}
+
+
+def addons_end(sub: Subscription, at: datetime) -> None:
+    """End every open add-on of `sub` at `at` (a row not started yet ends as it starts)."""
+    prefetched = "addons" in getattr(sub, "_prefetched_objects_cache", {})
+    rows = sub.addons.all() if prefetched else sub.addons.filter(ended_at__isnull=True)
+    rows = [row for row in rows if row.ended_at is None]
+    for row in rows:
+        row.ended_at = max(at, row.started_at)
+    SubscriptionAddOn.objects.bulk_update(rows, ["ended_at"])
+
+
+def addons_one_time_lines(sub: Subscription, rows: Iterable[tuple]) -> list[InvoiceLine]:
+    """Lines of one-time add-ons, for (row, units to bill) pairs: billed once, when added."""
+    return [
+        addon_one_time_line(sub, row, units)
+        for row, units in rows
+        if not row.is_recurring and units > 0 and row.addon.amount > 0
+    ]
 
 
 @transaction.atomic
@@ -69,12 +195,16 @@ def subscription_create(
     external_id: str | None = None,
     trial_days: int | None = None,
     billing_day: int | None = None,
+    addons: list[dict] | None = None,
     actor: Actor = None,
 ) -> Subscription:
     """Start a subscription. A start in the past is allowed (backdating): its due periods are
-    billed now, on one invoice. A start in the future makes it `pending`."""
+    billed now, on one invoice. A start in the future makes it `pending`. `addons`
+    ([{"addon": AddOn, "quantity": int}]) start with it: recurring ones are billed with each
+    period's base fee, one-time ones once, on its first invoice."""
     trial_days = plan.trial_days if trial_days is None else trial_days
-    _validate_new(
+    addons = addons or []
+    errors = _new_errors(
         customer=customer,
         plan=plan,
         quantity=quantity,
@@ -82,6 +212,11 @@ def subscription_create(
         trial_days=trial_days,
         external_id=external_id,
     )
+    addon_errors = addons_errors(currency=plan.currency, plans=[plan], items=addons)
+    if addon_errors:
+        errors["addons"] = addon_errors
+    if errors:
+        raise ValidationError(errors)
     customer = Customer.objects.select_for_update().get(pk=customer.pk)
     start_at = start_at or at
     tz = customer.timezone
@@ -117,7 +252,15 @@ def subscription_create(
     if trial_end:
         sub.current_period_start, sub.current_period_end = start_at, trial_end
     sub.save()
-    _record("subscription.created", sub, at, actor)
+    rows = SubscriptionAddOn.objects.bulk_create(
+        SubscriptionAddOn(
+            subscription=sub, addon=item["addon"], quantity=item["quantity"], started_at=start_at
+        )
+        for item in addons
+    )
+    InvoiceLine.objects.bulk_create(addons_one_time_lines(sub, [(r, r.quantity) for r in rows]))
+    payload = {"addons": [{"addon": r.addon.code, "quantity": r.quantity} for r in rows]}
+    _record("subscription.created", sub, at, actor, **(payload if rows else {}))
     subscription_advance(sub=sub, as_of=at, actor=actor, first_invoice=True)
     return sub
 
@@ -146,7 +289,7 @@ def _apply_scheduled_change(sub: Subscription, as_of: datetime, actor: Actor) ->
     boundary = sub.current_period_end
     cut = boundary - timedelta(microseconds=1) if sub.plan.pay_in_advance else boundary
     due = subscription_due_charges(sub=sub, as_of=cut)
-    sub.billed_through = due.billed_through
+    due_charges_apply(sub, due)
     old_plan, old_quantity = sub.plan, sub.quantity
     switch_terms(
         sub,
@@ -169,12 +312,18 @@ def _apply_scheduled_change(sub: Subscription, as_of: datetime, actor: Actor) ->
 
 
 def subscription_advance(
-    *, sub: Subscription, as_of: datetime, actor: Actor = None, first_invoice: bool = False
+    *,
+    sub: Subscription,
+    as_of: datetime,
+    actor: Actor = None,
+    first_invoice: bool = False,
+    save: bool = True,
 ) -> list:
     """Bring one (locked) subscription up to `as_of`: start it, end its trial, apply a change
     or a cancellation scheduled for the period end, move its current period. Returns the
-    unsaved lines now due. With `first_invoice`, those lines are invoiced and finalized at
-    once (a checkout)."""
+    unsaved lines now due. With `first_invoice`, those lines (and the subscription's pending
+    ones) are invoiced and finalized at once (a checkout). Without `save`, the caller saves
+    `ADVANCE_FIELDS` of the subscription (its add-ons are saved here)."""
     if sub.status == S.PENDING and sub.start_at <= as_of:
         if sub.trial_end_at and sub.trial_end_at > sub.start_at:
             sub.start_trial()
@@ -192,12 +341,14 @@ def subscription_advance(
         sub.activate()
         _record("subscription.activated", sub, sub.trial_end_at, actor, trial_converted=True)
     if sub.status in (S.PENDING, S.TRIALING, S.CANCELED, S.EXPIRED, S.PAUSED):
-        sub.save()
+        if save:
+            sub.save()
         return []
     lines = []
     if sub.cancel_at_period_end and sub.current_period_end <= as_of:
         end = sub.current_period_end
         sub.cancel(at=end)
+        addons_end(sub, end)
         _record(
             "subscription.canceled", sub, end, actor, reason=sub.cancel_reason, at_period_end=True
         )
@@ -206,9 +357,15 @@ def subscription_advance(
         sub.set_period(periods.period_containing(sub.schedule, max(as_of, sub.start_at)))
     due = subscription_due_charges(sub=sub, as_of=as_of)
     lines += due.lines
-    sub.billed_through = due.billed_through
-    sub.save()
-    if first_invoice and lines:
+    due_charges_apply(sub, due)
+    if save:
+        sub.save()
+    if first_invoice and (
+        lines
+        or pending_lines(customer=sub.customer, currency=sub.currency)
+        .filter(subscription=sub)
+        .exists()
+    ):
         invoice = invoice_create(
             customer=sub.customer, currency=sub.currency, lines=lines, at=as_of, actor=actor
         )
@@ -229,16 +386,26 @@ def subscription_cancel(
     subscription: Subscription,
     at: datetime,
     when: str = "period_end",
+    proration: str = "prorate",
     reason: str = "",
     comment: str = "",
     actor: Actor = None,
 ) -> Subscription:
-    """Cancel now, or at the end of the current period (it stays active until then)."""
+    """Cancel now, or at the end of the current period (it stays active until then).
+
+    Now, with `proration="prorate"`, an active subscription settles its current period like
+    a change to nothing (see `terms_close`): its periods due but not billed are billed, what
+    was billed (base fee and add-ons) from the day of `at` on is credited, and the days used
+    but not billed (in arrears) are charged, as pending lines for the customer's next
+    invoice. With "none", nothing is billed or credited."""
     sub = _locked(subscription)
+    errors = {}
     if when not in ("immediately", "period_end"):
-        raise ValidationError(
-            {"when": ValidationError("immediately or period_end.", code="invalid_choice")}
-        )
+        errors["when"] = ValidationError("immediately or period_end.", code="invalid_choice")
+    if proration not in ("prorate", "none"):
+        errors["proration"] = ValidationError("prorate or none.", code="invalid_choice")
+    if errors:
+        raise ValidationError(errors)
     if when == "period_end" and sub.status in (S.ACTIVE, S.PAST_DUE, S.PAUSED):
         # A trial or a pending start ends at once: there is no paid period to run out.
         sub.cancel_at_period_end = True
@@ -254,9 +421,24 @@ def subscription_cancel(
             effective_at=sub.current_period_end,
         )
         return sub
+    lines: list[InvoiceLine] = []
+    settles = sub.status in (S.ACTIVE, S.PAST_DUE, S.SUSPENDED) and sub.current_period_start
+    if proration == "prorate" and settles and at >= periods.first_period(sub.schedule).start:
+        rows = [row for row in addons_open(sub).values() if row.is_recurring]
+        lines = terms_close(sub=sub, at=at, base=True, rows=rows, final=True)
     sub.cancel(at=at, reason=reason, comment=comment)
+    addons_end(sub, at)
     sub.save()
-    _record("subscription.canceled", sub, at, actor, reason=reason, at_period_end=False)
+    InvoiceLine.objects.bulk_create(lines)
+    _record(
+        "subscription.canceled",
+        sub,
+        at,
+        actor,
+        reason=reason,
+        at_period_end=False,
+        proration_total=sum((line.amount for line in lines), Decimal(0)),
+    )
     return sub
 
 
@@ -281,6 +463,14 @@ def subscription_resume(
     current = periods.period_containing(sub.schedule, max(at, sub.start_at))
     if sub.billed_through is None or sub.billed_through < current.start:
         sub.billed_through = current.start
+    rows = [
+        row
+        for row in subscription_addons_recurring(sub)
+        if row.billed_through is None or row.billed_through < current.start
+    ]
+    for row in rows:  # and so do its add-ons
+        row.billed_through = current.start
+    SubscriptionAddOn.objects.bulk_update(rows, ["billed_through"])
     sub.set_period(current)
     sub.save()
     _record("subscription.resumed", sub, at, actor)

@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 from django.db.models import Count, Sum
 
-from billing.models import InvoiceLine
+from billing.models import BillRun, InvoiceLine, Subscription
 from billing.services import bill_runs
 from billing.services.bill_runs import bill_run_execute
 from billing.tests import factories
@@ -61,22 +61,42 @@ def test_two_concurrent_runs_bill_each_period_once(postgres_only):
 @pytest.mark.django_db
 def test_a_run_killed_midway_resumes_to_the_same_totals(monkeypatch):
     make_book()
-    real = bill_runs.bill_customer
+    real = bill_runs.bill_customers
     calls = {"n": 0}
 
-    def dies_on_the_fifth(**kwargs):
+    def dies_in_the_third_batch(**kwargs):
         calls["n"] += 1
-        if calls["n"] == 5:
+        if calls["n"] == 3:
             raise SystemExit("worker killed")
         return real(**kwargs)
 
-    monkeypatch.setattr(bill_runs, "bill_customer", dies_on_the_fifth)
+    monkeypatch.setattr(bill_runs, "bill_customers", dies_in_the_third_batch)
     with pytest.raises(SystemExit):
-        bill_run_execute(as_of=AS_OF, at=AS_OF)
-    billed_before = InvoiceLine.objects.count()
-    assert 12 < billed_before < 12 * 7  # four customers done, the rest not
-    monkeypatch.setattr(bill_runs, "bill_customer", real)
-    bill_run_execute(as_of=AS_OF, at=AS_OF)
+        bill_run_execute(as_of=AS_OF, at=AS_OF, batch_size=3)
+    # Two batches of three customers were billed (six periods each), the rest not.
+    assert InvoiceLine.objects.count() == 12 + 6 * 6
+    monkeypatch.setattr(bill_runs, "bill_customers", real)
+    bill_run_execute(as_of=AS_OF, at=AS_OF, batch_size=3)
     assert_no_duplicates()
     assert InvoiceLine.objects.count() == 12 * 7
     assert InvoiceLine.objects.aggregate(total=Sum("amount"))["total"] == Decimal("840.00")
+
+
+@pytest.mark.django_db
+def test_a_batch_that_fails_leaves_nothing_half_billed(monkeypatch):
+    make_book(customers=4)
+    from billing.services import invoicing
+
+    def broken(**kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(bill_runs, "invoices_create", broken)
+    before = list(Subscription.objects.order_by("pk").values_list("billed_through", flat=True))
+    with pytest.raises(RuntimeError):
+        bill_run_execute(as_of=AS_OF, at=AS_OF)
+    after = list(Subscription.objects.order_by("pk").values_list("billed_through", flat=True))
+    assert before == after  # the subscriptions' advance rolled back with the failed batch
+    assert BillRun.objects.get(status="failed").error == "RuntimeError('disk full')"
+    monkeypatch.setattr(bill_runs, "invoices_create", invoicing.invoices_create)
+    bill_run_execute(as_of=AS_OF, at=AS_OF)
+    assert InvoiceLine.objects.count() == 4 * 7
