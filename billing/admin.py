@@ -33,12 +33,12 @@ from billing.models import (
     Subscription,
 )
 from billing.services.bill_runs import bill_run_execute, subscriptions_due
+from billing.services.charges import subscription_due_charges
 from billing.services.invoicing import (
     invoice_finalize,
     invoice_mark_paid,
     invoice_void,
     pending_lines,
-    subscription_due_charges,
 )
 from billing.services.subscriptions import (
     _validate_new,

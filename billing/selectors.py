@@ -1,7 +1,8 @@
 from django.db.models import QuerySet
 
 from billing.models import BillingEvent, Invoice, InvoiceLine, Subscription, SubscriptionStatus
-from billing.services.invoicing import invoice_totals, pending_lines, subscription_due_charges
+from billing.services.charges import subscription_due_charges
+from billing.services.invoicing import invoice_totals, pending_lines
 
 S = SubscriptionStatus
 

@@ -31,13 +31,9 @@ from billing.models import (
     SubscriptionAddOn,
     SubscriptionStatus,
 )
+from billing.services.charges import due_before_period, due_charges_apply, subscription_due_charges
 from billing.services.events import Actor
-from billing.services.invoicing import (
-    due_before_period,
-    due_charges_apply,
-    subscription_due_charges,
-    terms_close,
-)
+from billing.services.proration import terms_close
 from billing.services.subscriptions import (
     _locked,
     _record,

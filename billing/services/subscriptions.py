@@ -9,17 +9,15 @@ from django.db import transaction
 
 from billing import periods
 from billing.models import InvoiceLine, Subscription, SubscriptionAddOn, SubscriptionStatus
-from billing.services.events import Actor, billing_event_record
-from billing.services.invoicing import (
+from billing.services.charges import (
     addon_one_time_line,
     due_charges_apply,
-    invoice_create,
-    invoice_finalize,
-    pending_lines,
     subscription_addons_recurring,
     subscription_due_charges,
-    terms_close,
 )
+from billing.services.events import Actor, billing_event_record
+from billing.services.invoicing import invoice_create, invoice_finalize, pending_lines
+from billing.services.proration import terms_close
 from catalog.models import AddOnInterval, Plan, PlanStatus
 from customers.models import Customer
 
