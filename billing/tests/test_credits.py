@@ -1,7 +1,6 @@
 """Credit notes and the customer balance: issue, limits, balance applied to the next invoices,
 negative invoices, the API and the admin."""
 
-import inspect
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -9,10 +8,9 @@ import pytest
 import time_machine
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.urls import Resolver404, include, path, resolve, reverse
+from django.urls import reverse
 from django_fsm import TransitionNotAllowed
 
-import billing.admin_credits  # noqa: F401 - registers the admin classes (until billing.admin does)
 from api.errors import StateError
 from billing.models import (
     BalanceTransaction,
@@ -22,10 +20,9 @@ from billing.models import (
     InvoiceLine,
 )
 from billing.models.events import AppendOnlyError
-from billing.services import bill_runs, invoicing, subscriptions
+from billing.services import bill_runs, invoicing
 from billing.services import credits as c
 from billing.services.changes import subscription_change
-from billing.services.events import billing_event_record
 from billing.tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -38,49 +35,10 @@ def utc(*args) -> datetime:
 
 AT = utc(2027, 3, 1, 12)
 
-# --- Until the hooks are in invoicing.py (see the report), tests put them in themselves. ---
-FINALIZE_HOOKED = "invoice_apply_balance" in inspect.getsource(invoicing.invoice_finalize)
-
-
-def _finalize_with_balance(original):
-    def invoice_finalize(*, invoice, at, actor=None):
-        with transaction.atomic():
-            invoice = original(invoice=invoice, at=at, actor=actor)
-            invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
-            was_open = invoice.status == "open"
-            c.invoice_settle_negative(invoice=invoice, at=at, actor=actor)
-            c.invoice_apply_balance(invoice=invoice, at=at, actor=actor)
-            invoice.save()
-            if was_open and invoice.status == "paid":
-                billing_event_record(kind="invoice.paid", subject=invoice, at=at, actor=actor)
-        return invoice
-
-    return invoice_finalize
-
 
 @pytest.fixture(autouse=True)
-def balance_hooks(monkeypatch, settings):
+def no_draft_grace(settings):
     settings.INVOICE_DRAFT_GRACE_HOURS = 0
-    if FINALIZE_HOOKED:
-        return
-    hooked = _finalize_with_balance(invoicing.invoice_finalize)
-    for module in (invoicing, bill_runs, subscriptions):
-        monkeypatch.setattr(module, "invoice_finalize", hooked, raising=False)
-
-
-urlpatterns = [
-    path("api/v1/", include("billing.api.credits_urls")),
-    path("", include("config.urls")),
-]
-
-
-@pytest.fixture(autouse=True)
-def credit_urls(settings):
-    """Serve the routes here until config/urls.py includes billing.api.credits_urls."""
-    try:
-        resolve("/api/v1/credit-notes/")
-    except Resolver404:
-        settings.ROOT_URLCONF = __name__
 
 
 # --- Helpers ---

@@ -1,7 +1,6 @@
 """Coupons and discounts: validation, redemption limits, discount lines across bill runs,
 currency rounding, idempotency per invoice, and the API."""
 
-import inspect
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -12,14 +11,10 @@ from django.db import transaction
 from django.urls import reverse
 
 from billing.models import BillingEvent, Coupon, Discount, Invoice, InvoiceLine
-from billing.services import bill_runs, invoicing, subscriptions
+from billing.services import bill_runs, invoicing
 from billing.services import discounts as d
 from billing.services.subscriptions import subscription_cancel
 from billing.tests import factories
-from billing.tests.test_credits import (  # noqa: F401 - autouse fixtures shared with credits
-    balance_hooks,
-    credit_urls,
-)
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -31,40 +26,10 @@ def utc(*args) -> datetime:
 
 AT = utc(2027, 1, 1)
 
-# --- Until invoice creation calls `invoices_discount` (see the report), finalizing a draft in
-# these tests adds its discount lines first. Harmless once hooked: a discount applies once per
-# invoice, so the lines the hook made are found and nothing is added twice. ---
-_SOURCE = inspect.getsource(invoicing)
-CREATE_HOOKED = "invoices_discount(" in _SOURCE or "invoice_discount(" in _SOURCE
-
-
-def _add_discount_lines(invoice: Invoice, at: datetime) -> None:
-    with transaction.atomic():
-        invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
-        if invoice.status != "draft":
-            return
-        lines = list(invoice.lines.all())
-        new = d.invoice_discount(invoice=invoice, lines=lines, at=at)
-        for position, line in enumerate(new, start=len(lines)):
-            line.invoice, line.position = invoice, position
-        InvoiceLine.objects.bulk_create(new)
-        invoicing.invoice_totals(invoice, [*lines, *new])
-        invoice.save()
-
 
 @pytest.fixture(autouse=True)
-def discount_hooks(request, monkeypatch):
-    request.getfixturevalue("balance_hooks")  # first: this wraps the finalize it patched
-    if CREATE_HOOKED:
-        return
-    finalize = invoicing.invoice_finalize
-
-    def invoice_finalize(*, invoice, at, actor=None):
-        _add_discount_lines(invoice, at)
-        return finalize(invoice=invoice, at=at, actor=actor)
-
-    for module in (invoicing, bill_runs, subscriptions):
-        monkeypatch.setattr(module, "invoice_finalize", invoice_finalize, raising=False)
+def no_draft_grace(settings):
+    settings.INVOICE_DRAFT_GRACE_HOURS = 0
 
 
 # --- Helpers ---
@@ -93,6 +58,21 @@ def invoice_nets() -> list[Decimal]:
     """Each invoice's total after discounts, in billing order (whether the discount lines sit
     in `subtotal` or are summed up in `discount`)."""
     return [inv.subtotal - inv.discount for inv in Invoice.objects.order_by("pk")]
+
+
+def _add_discount_lines(invoice: Invoice, at: datetime) -> None:
+    """Add a draft's discount lines by hand (as invoice creation does)."""
+    with transaction.atomic():
+        invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+        if invoice.status != "draft":
+            return
+        lines = list(invoice.lines.all())
+        new = d.invoice_discount(invoice=invoice, lines=lines, at=at)
+        for position, line in enumerate(new, start=len(lines)):
+            line.invoice, line.position = invoice, position
+        InvoiceLine.objects.bulk_create(new)
+        invoicing.invoice_totals(invoice, [*lines, *new])
+        invoice.save()
 
 
 def error_of(exc_info) -> tuple[str, str]:
