@@ -1,8 +1,23 @@
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
 from django.db.models import QuerySet
 
-from billing.models import BillingEvent, Invoice, InvoiceLine, Subscription, SubscriptionStatus
+from billing.models import (
+    BillingEvent,
+    Invoice,
+    InvoiceLine,
+    Subscription,
+    SubscriptionStatus,
+    UsageAggregate,
+    UsageEvent,
+    UsageEventKey,
+)
 from billing.services.charges import subscription_due_charges
 from billing.services.invoicing import invoice_totals, pending_lines
+from billing.services.usage_billing import ChargeUsage, aggregate_value, usage_priced
+from catalog.models import BillableMetric, Charge
 
 S = SubscriptionStatus
 
@@ -36,3 +51,49 @@ def subscription_upcoming_invoice(*, sub: Subscription) -> Invoice:
     invoice_totals(invoice, lines)
     invoice.preview_lines = lines
     return invoice
+
+
+@dataclass
+class SubscriptionUsage:
+    period_start: datetime | None
+    period_end: datetime | None
+    currency: str
+    charges: list[ChargeUsage]
+    metrics: list[tuple[BillableMetric, Decimal]]  # every metric with usage in the period
+    total: Decimal
+
+
+def subscription_usage(*, sub: Subscription) -> SubscriptionUsage:
+    """The current period's usage so far, from the aggregates (never the raw events), priced
+    by the plan's charges as the bill run would price it now."""
+    start, end = sub.current_period_start, sub.current_period_end
+    aggregates = {
+        a.metric_id: a
+        for a in UsageAggregate.objects.filter(subscription=sub, period_start=start).select_related(
+            "metric"
+        )
+    }
+    charges = list(Charge.objects.filter(plan_id=sub.plan_id).select_related("metric"))
+    priced = usage_priced(charges, aggregates, sub.currency)
+    metrics = [
+        (a.metric, aggregate_value(a, a.metric.aggregation))
+        for a in sorted(aggregates.values(), key=lambda a: a.metric.code)
+    ]
+    total = sum((p.amount for p in priced), Decimal(0))
+    return SubscriptionUsage(start, end, sub.currency, priced, metrics, total)
+
+
+def usage_event_get(*, transaction_id: str) -> UsageEvent | None:
+    """The event stored under `transaction_id` (None if unknown, or archived)."""
+    key = UsageEventKey.objects.filter(pk=transaction_id).first()
+    if key is None:
+        return None
+    return (
+        UsageEvent.objects.filter(
+            subscription_id=key.subscription_id,
+            timestamp=key.timestamp,
+            transaction_id=transaction_id,
+        )
+        .select_related("metric", "aggregate")
+        .first()
+    )

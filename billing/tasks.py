@@ -11,3 +11,9 @@ def bill_run_scheduled() -> int:
 
 def drafts_finalize_scheduled() -> int:
     return drafts_finalize_due(at=timezone.now())
+
+
+def usage_partitions_scheduled() -> int:
+    from billing.services.usage_storage import usage_partitions_ensure
+
+    return len(usage_partitions_ensure(at=timezone.now()))

@@ -192,3 +192,5 @@ LOGGING = {
 # Billing
 INVOICE_DRAFT_GRACE_HOURS = env.int("INVOICE_DRAFT_GRACE_HOURS", default=1)
 INVOICE_DUE_DAYS = env.int("INVOICE_DUE_DAYS", default=14)
+# Usage events may carry a timestamp at most this far ahead of the server's clock.
+USAGE_FUTURE_TOLERANCE_SECONDS = env.int("USAGE_FUTURE_TOLERANCE_SECONDS", default=300)

@@ -1,5 +1,6 @@
 import django_filters
 from django.db.models import Prefetch
+from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework.decorators import action
@@ -8,6 +9,7 @@ from rest_framework.response import Response
 from api.errors import DomainError
 from api.views import ApiViewSet, ListRetrieveMixin, lookup_by_id_or_code
 from billing.api import serializers as s
+from billing.api.usage import SubscriptionUsageOutputSerializer, subscription_usage_body
 from billing.models import BillRun, Invoice, Subscription, SubscriptionAddOn
 from billing.selectors import subscription_upcoming_invoice
 from billing.services import bill_runs, changes, invoicing, subscriptions
@@ -70,6 +72,7 @@ class SubscriptionFilter(django_filters.FilterSet):
         responses=s.SubscriptionOutputSerializer,
     ),
     upcoming_invoice=extend_schema(tags=["subscriptions"], responses=s.InvoiceOutputSerializer),
+    usage=extend_schema(tags=["usage"], responses=SubscriptionUsageOutputSerializer),
     change=extend_schema(
         tags=["subscriptions"],
         request=s.SubscriptionChangeInputSerializer,
@@ -153,6 +156,14 @@ class SubscriptionViewSet(ListRetrieveMixin, ApiViewSet):
             subscription=self.get_object(), at=data.get("at") or timezone.now(), actor=request.auth
         )
         return self.respond(sub)
+
+    @action(detail=True, methods=["get"])
+    def usage(self, request, pk=None):
+        """The current period's usage so far, priced as it would bill now."""
+        sub = lookup_by_id_or_code(Subscription.objects.all(), pk, self.code_field)
+        if sub is None:
+            raise Http404
+        return Response(subscription_usage_body(sub))
 
     @action(detail=True, methods=["get"], url_path="upcoming-invoice")
     def upcoming_invoice(self, request, pk=None):

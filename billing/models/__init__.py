@@ -48,3 +48,20 @@ __all__ += [
 from billing.models.addons import SubscriptionAddOn  # noqa: E402
 
 __all__ += ["SubscriptionAddOn"]
+from billing.models.usage import (  # noqa: E402
+    UsageAggregate,
+    UsageAlert,
+    UsageAlertKind,
+    UsageDistinctValue,
+    UsageEvent,
+    UsageEventKey,
+)
+
+__all__ += [
+    "UsageAggregate",
+    "UsageAlert",
+    "UsageAlertKind",
+    "UsageDistinctValue",
+    "UsageEvent",
+    "UsageEventKey",
+]

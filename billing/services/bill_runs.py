@@ -21,6 +21,7 @@ from billing.services.events import Actor, billing_events_buffered
 from billing.services.invoicing import invoice_finalize, invoices_create
 from billing.services.rows import rows_snapshot, rows_update
 from billing.services.subscriptions import ADVANCE_FIELDS, subscription_advance
+from billing.services.usage_billing import usage_due, usage_lines_due
 from customers.models import Customer
 
 S = SubscriptionStatus
@@ -43,7 +44,8 @@ def subscriptions_due(as_of: datetime):
 
 
 def customers_due(as_of: datetime, after_id: int, limit: int) -> list[int]:
-    """Ids of the next customers with a subscription due or a pending line, in id order."""
+    """Ids of the next customers with a subscription due, a pending line or usage due, in id
+    order."""
     with_subs = (
         subscriptions_due(as_of)
         .filter(customer_id__gt=after_id)
@@ -57,7 +59,14 @@ def customers_due(as_of: datetime, after_id: int, limit: int) -> list[int]:
         .values_list("customer_id", flat=True)
         .distinct()[:limit]
     )
-    return sorted(set(with_subs) | set(with_pending))[:limit]
+    with_usage = (
+        usage_due(as_of)
+        .filter(customer_id__gt=after_id)
+        .order_by("customer_id")
+        .values_list("customer_id", flat=True)
+        .distinct()[:limit]
+    )
+    return sorted(set(with_subs) | set(with_pending) | set(with_usage))[:limit]
 
 
 def bill_customers(
@@ -83,6 +92,12 @@ def bill_customers(
         )
         before = rows_snapshot(subs, ADVANCE_FIELDS)
         due = defaultdict(list)
+        # Usage first, priced on the plan of the period it was used in (before a change
+        # scheduled for the period end switches the plan).
+        for line in usage_lines_due(
+            customer_ids=customer_ids, subs={sub.pk: sub for sub in subs}, as_of=as_of
+        ):
+            due[(line.customer_id, line.currency)].append(line)
         for sub in subs:
             sub.customer = customers[sub.customer_id]
             for line in subscription_advance(sub=sub, as_of=as_of, actor=actor, save=False):

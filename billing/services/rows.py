@@ -5,6 +5,7 @@ the billing it saves. On PostgreSQL, rows are written with one `UPDATE … FROM 
 per set of changed fields: one array parameter per column, whatever the number of rows.
 """
 
+import json
 from collections import defaultdict
 
 from django.db import connection, models
@@ -66,3 +67,99 @@ def _update(model: type[models.Model], rows: list[models.Model], columns: list) 
             f"WHERE t.{quote(pk.column)} = v.{quote(pk.column)}",
             params,
         )
+
+
+def _pg_unnest(fields: list, rows: list) -> tuple[str, str, list]:
+    """Column names, `unnest(%s::type[], …)` and one array parameter per column."""
+    quote = connection.ops.quote_name
+    names = ", ".join(quote(field.column) for field in fields)
+    arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in fields)
+    params = [[_db_value(field, row) for row in rows] for field in fields]
+    return names, f"unnest({arrays})", params
+
+
+def _db_value(field, row):
+    value = getattr(row, field.attname)
+    if field.get_internal_type() == "JSONField":
+        return json.dumps(value, cls=field.encoder, separators=(",", ":"))
+    return field.get_db_prep_save(value, connection)
+
+
+def _insertable(model: type[models.Model]) -> list:
+    return [
+        f
+        for f in model._meta.concrete_fields
+        if not f.generated and f is not model._meta.auto_field
+    ]
+
+
+def rows_insert(model: type[models.Model], rows: list[models.Model]) -> None:
+    """Insert new rows of `model` (their auto ids are not read back). On PostgreSQL one
+    `INSERT … SELECT FROM unnest(…)`: one array parameter per column, whatever the count."""
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        model._default_manager.bulk_create(rows, batch_size=500)
+        return
+    names, source, params = _pg_unnest(_insertable(model), rows)
+    table = connection.ops.quote_name(model._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {table} ({names}) SELECT * FROM {source}", params)  # noqa: S608 - quoted names
+
+
+def rows_insert_new(
+    model: type[models.Model], rows: list[models.Model], unique: list[str], returning: str
+) -> list:
+    """Insert the rows whose `unique` fields are not taken yet, in the order given (so
+    concurrent callers that sort their rows wait for each other in the same order); returns
+    the `returning` column of the rows inserted. A row taken by a transaction not yet
+    committed waits for it, then counts as taken. The values come in no particular order."""
+    return _insert_returning(model, rows, unique, "DO NOTHING", returning)
+
+
+def rows_upsert_lock(
+    model: type[models.Model], rows: list[models.Model], unique: list[str], touch: str
+) -> list:
+    """Insert the rows whose `unique` fields are not taken yet and lock the existing ones
+    (their `touch` field is set to the new row's), in the order given; returns the ids of
+    all the rows (in no particular order). Callers that sort their rows lock without
+    deadlocks."""
+    column = connection.ops.quote_name(model._meta.get_field(touch).column)
+    action = f"DO UPDATE SET {column} = EXCLUDED.{column}"
+    return _insert_returning(model, rows, unique, action, model._meta.pk.name)
+
+
+def _insert_returning(
+    model: type[models.Model], rows: list[models.Model], unique: list[str], action: str, returning
+) -> list:
+    if not rows:
+        return []
+    quote = connection.ops.quote_name
+    meta = model._meta
+    fields = _insertable(model)
+    table = quote(meta.db_table)
+    conflict = ", ".join(quote(meta.get_field(name).column) for name in unique)
+    column = quote(meta.get_field(returning).column)
+    found = []
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            names, source, params = _pg_unnest(fields, rows)
+            cursor.execute(
+                f"INSERT INTO {table} ({names}) SELECT {names} FROM {source} WITH ORDINALITY "  # noqa: S608 - quoted names
+                f"AS v({names}, n) ORDER BY n ON CONFLICT ({conflict}) {action} "
+                f"RETURNING {column}",
+                params,
+            )
+            return [row[0] for row in cursor.fetchall()]
+        names = ", ".join(quote(field.column) for field in fields)
+        one = f"({', '.join(['%s'] * len(fields))})"
+        for start in range(0, len(rows), 500):
+            chunk = rows[start : start + 500]
+            params = [_db_value(field, row) for row in chunk for field in fields]
+            cursor.execute(
+                f"INSERT INTO {table} ({names}) VALUES {', '.join([one] * len(chunk))} "  # noqa: S608 - quoted names
+                f"ON CONFLICT ({conflict}) {action} RETURNING {column}",
+                params,
+            )
+            found += [row[0] for row in cursor.fetchall()]
+    return found

@@ -18,6 +18,7 @@ from billing.services.charges import (
 from billing.services.events import Actor, billing_event_record
 from billing.services.invoicing import invoice_create, invoice_finalize, pending_lines
 from billing.services.proration import terms_close
+from billing.services.usage_billing import usage_aggregates_end
 from catalog.models import AddOnInterval, Plan, PlanStatus
 from customers.models import Customer
 
@@ -426,6 +427,7 @@ def subscription_cancel(
         lines = terms_close(sub=sub, at=at, base=True, rows=rows, final=True)
     sub.cancel(at=at, reason=reason, comment=comment)
     addons_end(sub, at)
+    usage_aggregates_end(subscription=sub, at=at)
     sub.save()
     InvoiceLine.objects.bulk_create(lines)
     _record(
