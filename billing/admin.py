@@ -668,3 +668,4 @@ class InvoiceNumberSequenceAdmin(admin.ModelAdmin):
 
 
 import billing.admin_credits  # noqa: E402, F401 - credit notes, balances, coupons
+import billing.admin_usage  # noqa: E402, F401 - usage aggregates, events, alerts

@@ -16,7 +16,13 @@ from billing.models import (
 )
 from billing.services.charges import subscription_due_charges
 from billing.services.invoicing import invoice_totals, pending_lines
-from billing.services.usage_billing import ChargeUsage, aggregate_value, usage_priced
+from billing.services.usage_billing import (
+    ChargeUsage,
+    aggregate_lines,
+    aggregate_value,
+    usage_due,
+    usage_priced,
+)
 from catalog.models import BillableMetric, Charge
 
 S = SubscriptionStatus
@@ -44,6 +50,10 @@ def subscription_upcoming_invoice(*, sub: Subscription) -> Invoice:
         lines = subscription_due_charges(sub=sub, as_of=as_of).lines
         if sub.cancel_at_period_end:
             lines = [ln for ln in lines if ln.period_start < sub.current_period_end]
+    if as_of is not None:  # usage of the periods ending by then, priced on unsaved copies
+        charges = list(Charge.objects.filter(plan_id=sub.plan_id).select_related("metric"))
+        for aggregate in usage_due(as_of).filter(subscription=sub).select_related("metric"):
+            lines += aggregate_lines(sub, aggregate, charges)
     lines = [*pending_lines(customer=sub.customer, currency=sub.currency), *lines]
     invoice = Invoice(customer=sub.customer, currency=sub.currency)
     invoice.period_start = min((ln.period_start for ln in lines), default=None)

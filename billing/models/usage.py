@@ -171,4 +171,5 @@ class UsageAlert(models.Model):
 
     def __str__(self) -> str:
         unit = "%" if self.kind == UsageAlertKind.QUOTA_PERCENT else ""
-        return f"{self.metric_id} ≥ {self.threshold.normalize()}{unit}"
+        threshold = "?" if self.threshold is None else format(self.threshold.normalize(), "f")
+        return f"{self.name or self.metric_id} ≥ {threshold}{unit}"

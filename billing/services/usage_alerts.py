@@ -89,7 +89,7 @@ def usage_alert_create(
         at=at,
         actor=actor,
         customer=subscription.customer,
-        payload={"metric": metric.code, "kind": kind, "threshold": threshold},
+        payload={"metric": metric.code, "kind": kind, "threshold": _text(threshold)},
     )
     return alert
 
@@ -134,6 +134,10 @@ def usage_alerts_check(*, aggregates: list[UsageAggregate], at: datetime) -> int
     return fired
 
 
+def _text(number: Decimal) -> str:
+    return format(number.normalize(), "f")
+
+
 def _fire_if_reached(alert: UsageAlert, aggregate: UsageAggregate, at: datetime) -> int:
     value = aggregate_value(aggregate, alert.metric.aggregation)
     threshold = alert.threshold
@@ -154,9 +158,9 @@ def _fire_if_reached(alert: UsageAlert, aggregate: UsageAggregate, at: datetime)
             "subscription": alert.subscription_id,
             "metric": alert.metric.code,
             "kind": alert.kind,
-            "threshold": alert.threshold,
-            "quota": quota,
-            "value": value,
+            "threshold": _text(alert.threshold),
+            "quota": None if quota is None else _text(quota),
+            "value": _text(value),
             "period_start": aggregate.period_start,
             "period_end": aggregate.period_end,
         },

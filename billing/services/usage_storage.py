@@ -329,7 +329,12 @@ def _archive_month_postgres(
                 per_partition[event.partition] += 1
                 yield event
 
-        path = _file_write(directory, month, counted())
+        try:
+            path = _file_write(directory, month, counted())
+        finally:
+            # Close the server-side cursor now, while the transaction can still run it (an
+            # exception's traceback would keep the generator alive past the rollback).
+            rows.close()
         try:
             dropped = []
             for partition in sources:
@@ -394,15 +399,19 @@ def _archive_month_sqlite(
     with transaction.atomic():
         count = 0
         last_id = 0
+        rows = _events(month, end).iterator(chunk_size=CHUNK_SIZE)
 
         def counted() -> Iterator[UsageEvent]:
             nonlocal count, last_id
-            for event in _events(month, end).iterator(chunk_size=CHUNK_SIZE):
+            for event in rows:
                 count += 1
                 last_id = max(last_id, event.pk)
                 yield event
 
-        path = _file_write(directory, month, counted())
+        try:
+            path = _file_write(directory, month, counted())
+        finally:
+            rows.close()
     removed = 0
     while removed < count:
         with transaction.atomic():
