@@ -149,6 +149,7 @@ SPECTACULAR_SETTINGS = {
         "InvoiceLineKindEnum": "billing.models.LineKind",
         "CouponKindEnum": "billing.models.CouponKind",
         "BalanceTransactionKindEnum": "billing.models.BalanceTransactionKind",
+        "UsageAlertKindEnum": "billing.models.UsageAlertKind",
     },
 }
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)

@@ -1,5 +1,6 @@
 """Usage API: event ingestion (one or a batch), a subscription's usage, usage alerts."""
 
+from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers
@@ -106,6 +107,7 @@ def _event_body(transaction_id: str) -> dict:
             200: OpenApiResponse(UsageEventOutputSerializer, "Received before: the stored event."),
         },
     ),
+    retrieve=extend_schema(tags=["usage"], responses=UsageEventOutputSerializer),
     batch=extend_schema(
         tags=["usage"],
         request=UsageEventBatchInputSerializer,
@@ -114,17 +116,28 @@ def _event_body(transaction_id: str) -> dict:
 )
 class UsageEventViewSet(ApiViewSet):
     """Usage events. `POST /events/` takes one; `POST /events/batch/` up to 1,000, each with
-    its own result. A `transaction_id` is counted once, forever."""
+    its own result. A `transaction_id` is counted once, forever; `GET /events/{transaction_id}/`
+    shows the stored event."""
 
     queryset = UsageEvent.objects.none()
+    serializer_class = UsageEventOutputSerializer
+    lookup_field = "transaction_id"
+
+    def retrieve(self, request, transaction_id=None):
+        """The event stored under a transaction_id."""
+        event = usage_event_get(transaction_id=transaction_id)
+        if event is None:
+            raise Http404
+        return Response(UsageEventOutputSerializer(event).data)
 
     def create(self, request):
         result = usage_events_ingest(events=[request.data], at=timezone.now())[0]
         if result.error is not None:
             error = result.error
             raise DomainError(error.message, code=error.code, field=error.field)
-        status = 201 if result.status == "created" else 200
-        return Response(_event_body(result.transaction_id), status=status)
+        if result.status == "created":
+            return Response(UsageEventOutputSerializer(result.event).data, status=201)
+        return Response(_event_body(result.transaction_id))
 
     @action(detail=False, methods=["post"])
     def batch(self, request):

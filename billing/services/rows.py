@@ -94,17 +94,25 @@ def _insertable(model: type[models.Model]) -> list:
 
 
 def rows_insert(model: type[models.Model], rows: list[models.Model]) -> None:
-    """Insert new rows of `model` (their auto ids are not read back). On PostgreSQL one
-    `INSERT … SELECT FROM unnest(…)`: one array parameter per column, whatever the count."""
+    """Insert new rows of `model` and set their ids. On PostgreSQL one `INSERT … SELECT FROM
+    unnest(…) WITH ORDINALITY ORDER BY …`: one array parameter per column, whatever the
+    count; ids come back in that order (as Django's bulk_create relies on too)."""
     if not rows:
         return
     if connection.vendor != "postgresql":
         model._default_manager.bulk_create(rows, batch_size=500)
         return
     names, source, params = _pg_unnest(_insertable(model), rows)
-    table = connection.ops.quote_name(model._meta.db_table)
+    quote = connection.ops.quote_name
+    table, pk = quote(model._meta.db_table), quote(model._meta.pk.column)
     with connection.cursor() as cursor:
-        cursor.execute(f"INSERT INTO {table} ({names}) SELECT * FROM {source}", params)  # noqa: S608 - quoted names
+        cursor.execute(
+            f"INSERT INTO {table} ({names}) SELECT {names} FROM {source} WITH ORDINALITY "  # noqa: S608 - quoted names
+            f"AS v({names}, n) ORDER BY n RETURNING {pk}",
+            params,
+        )
+        for row, (pk_value,) in zip(rows, cursor.fetchall(), strict=True):
+            row.pk = pk_value
 
 
 def rows_insert_new(

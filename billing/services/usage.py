@@ -14,12 +14,13 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 
 from billing import periods
 from billing.models import (
     Subscription,
     UsageAggregate,
+    UsageAlert,
     UsageDistinctValue,
     UsageEvent,
     UsageEventKey,
@@ -64,6 +65,8 @@ _SUB_FIELDS = (
     "anchor_day",
     "start_date",
     "timezone",
+    "has_percentage",
+    "has_alerts",
 )
 
 
@@ -97,6 +100,8 @@ class _Sub:
     anchor_day: int
     start_date: object
     timezone: str
+    has_percentage: bool  # its plan has a percentage charge
+    has_alerts: bool  # it has active usage alerts
 
     def period_of(self, at: datetime) -> tuple[datetime, datetime]:
         """The [start, end) of the billing period `at` falls in (`at` >= start_at)."""
@@ -182,7 +187,12 @@ def _subscriptions(references: set[str]) -> dict[str, _Sub]:
     if not references:
         return {}
     ids = [int(r) for r in references if r.isascii() and r.isdigit() and len(r) <= 18]
-    rows = Subscription.objects.filter(Q(pk__in=ids) | Q(external_id__in=references))
+    rows = Subscription.objects.filter(Q(pk__in=ids) | Q(external_id__in=references)).annotate(
+        has_percentage=Exists(
+            Charge.objects.filter(plan_id=OuterRef("plan_id"), model=ChargeModel.PERCENTAGE)
+        ),
+        has_alerts=Exists(UsageAlert.objects.filter(subscription_id=OuterRef("pk"), active=True)),
+    )
     found: dict[str, _Sub] = {}
     for values in rows.values_list(*_SUB_FIELDS):
         sub = _Sub(*values)
@@ -264,7 +274,7 @@ def _store(accepted: list[_Accepted], results: list[EventResult], at: datetime) 
     fresh.sort(key=lambda item: item.index)
     aggregates = _aggregates_lock(fresh, at)
     before = rows_snapshot(list(aggregates.values()), AGGREGATE_FIELDS)
-    fees = _percentage_charges({item.sub.plan_id for item in fresh})
+    fees = _percentage_charges({item.sub.plan_id for item in fresh if item.sub.has_percentage})
     distinct_rows = []
     events = []
     for item in fresh:
@@ -276,8 +286,8 @@ def _store(accepted: list[_Accepted], results: list[EventResult], at: datetime) 
             UsageEvent(
                 transaction_id=item.event.transaction_id,
                 subscription_id=item.sub.pk,
-                metric_id=item.metric.pk,
-                aggregate_id=aggregate.pk,
+                metric=item.metric,
+                aggregate=aggregate,
                 timestamp=item.event.timestamp,
                 value=item.value,
                 properties=item.event.properties,
@@ -298,7 +308,11 @@ def _store(accepted: list[_Accepted], results: list[EventResult], at: datetime) 
         aggregate.unbilled = True
     rows_update(UsageAggregate, list(aggregates.values()), AGGREGATE_FIELDS, snapshot=before)
     rows_insert(UsageEvent, events)
-    usage_alerts_check(aggregates=list(aggregates.values()), at=at)
+    watched = {item.sub.pk for item in fresh if item.sub.has_alerts}
+    if watched:
+        usage_alerts_check(
+            aggregates=[a for a in aggregates.values() if a.subscription_id in watched], at=at
+        )
 
 
 def _aggregates_lock(fresh: list[_Accepted], at: datetime) -> dict[tuple, UsageAggregate]:
@@ -332,6 +346,8 @@ def _aggregates_lock(fresh: list[_Accepted], at: datetime) -> dict[tuple, UsageA
 def _percentage_charges(plan_ids: set[int]) -> dict[tuple[int, int], list[dict]]:
     """Properties of the percentage charges of these plans, by (plan, metric)."""
     found: dict[tuple[int, int], list[dict]] = {}
+    if not plan_ids:
+        return found
     charges = Charge.objects.filter(plan_id__in=plan_ids, model=ChargeModel.PERCENTAGE)
     for plan_id, metric_id, properties in charges.values_list("plan_id", "metric_id", "properties"):
         found.setdefault((plan_id, metric_id), []).append(properties)

@@ -11,9 +11,16 @@ a month partition is detached and dropped, other rows are deleted. Aggregates (w
 reads) and dedup keys (`UsageEventKey`, forever) are never touched.
 
 Partition DDL and archiving take one transaction-level advisory lock, so they never run at
-the same time. Ingestion is never blocked by the lock; a late event written into a month
-being archived waits for that month's archive transaction (its partition is locked against
-writes while it is exported, so what is removed is exactly what was written to the file).
+the same time; ingestion does not take it. What ingestion may notice (PostgreSQL):
+- creating a partition locks the default partition (ACCESS EXCLUSIVE) while its rows of that
+  month move: events routed to the default partition wait, and one of the new partition's
+  month that was already waiting fails (partition constraint error; a retry succeeds). Run
+  ahead of time (the schedule creates 3 months ahead), the default partition takes no
+  traffic of that month and nothing waits.
+- archiving a month locks its partition against writes while it is exported (so what is
+  removed is exactly what is in the file): a late event of that month waits, and then the
+  archive run fails on a deadlock (nothing removed, no file; run it again). Archive months
+  long closed.
 """
 
 import gzip
