@@ -85,6 +85,9 @@ def subscription_usage(*, sub: Subscription) -> SubscriptionUsage:
     }
     charges = list(Charge.objects.filter(plan_id=sub.plan_id).select_related("metric"))
     priced = usage_priced(charges, aggregates, sub.currency)
+    if sub.trial_end_at is not None and end is not None and end <= sub.trial_end_at:
+        for p in priced:  # usage in a free trial is not billed
+            p.amount = Decimal(0)
     metrics = [
         (a.metric, aggregate_value(a, a.metric.aggregation))
         for a in sorted(aggregates.values(), key=lambda a: a.metric.code)

@@ -1,5 +1,8 @@
 """Usage API: event ingestion (one or a batch), a subscription's usage, usage alerts."""
 
+import json
+
+from django.core.serializers.json import DjangoJSONEncoder
 from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
@@ -41,6 +44,9 @@ class UsageEventOutputSerializer(serializers.ModelSerializer):
     code = serializers.CharField(source="metric.code")
     period_start = serializers.DateTimeField(source="aggregate.period_start")
     period_end = serializers.DateTimeField(source="aggregate.period_end")
+    value = serializers.DecimalField(
+        max_digits=38, decimal_places=12, normalize_output=True, allow_null=True
+    )
 
     class Meta:
         model = UsageEvent
@@ -136,7 +142,10 @@ class UsageEventViewSet(ApiViewSet):
             error = result.error
             raise DomainError(error.message, code=error.code, field=error.field)
         if result.status == "created":
-            return Response(UsageEventOutputSerializer(result.event).data, status=201)
+            body = UsageEventOutputSerializer(result.event).data
+            # as stored, and as a retry's 200 shows it: JSON numbers with a fraction as text
+            body["properties"] = json.loads(json.dumps(body["properties"], cls=DjangoJSONEncoder))
+            return Response(body, status=201)
         return Response(_event_body(result.transaction_id))
 
     @action(detail=False, methods=["post"])

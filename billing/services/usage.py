@@ -10,7 +10,7 @@ by key), so concurrent calls never deadlock and never count an event twice.
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import Context, Decimal, localcontext
 
 from django.conf import settings
 from django.db import transaction
@@ -38,6 +38,7 @@ from catalog.models import BillableMetric, Charge
 from catalog.pricing import ChargeModel, percentage_amount
 
 MAX_BATCH = 1000
+_WIDE = Context(prec=60)  # sums of 38-digit columns, exact
 AGGREGATE_FIELDS = [
     "event_count",
     "value_sum",
@@ -164,42 +165,67 @@ def usage_events_ingest(*, events: list, at: datetime) -> list[EventResult]:
     }
     latest = at + timedelta(seconds=settings.USAGE_FUTURE_TOLERANCE_SECONDS)
     accepted: list[_Accepted] = []
+    refused: list[int] = []
     seen: set[str] = set()
     for index, event in parsed:
         try:
             item = _accept(index, event, subs, metrics, latest)
         except UsageEventError as exc:
             results[index].error = exc
+            refused.append(index)
             continue
         if event.transaction_id in seen:  # twice in one batch: the first one counts
             results[index].status = "duplicate"
             continue
         seen.add(event.transaction_id)
         accepted.append(item)
+    _received_before(refused, results)
     if accepted:
-        with transaction.atomic():
+        with transaction.atomic(), localcontext(_WIDE):
             _store(accepted, results, at)
     return results
 
 
+def _received_before(indexes: list[int], results: list[EventResult]) -> None:
+    """A refused event whose transaction_id was stored before is a retry (after the
+    subscription ended, the metric was archived, …): a duplicate, not an error."""
+    if not indexes:
+        return
+    known = set(
+        UsageEventKey.objects.filter(
+            pk__in={results[i].transaction_id for i in indexes}
+        ).values_list("pk", flat=True)
+    )
+    for index in indexes:
+        if results[index].transaction_id in known:
+            results[index].status, results[index].error = "duplicate", None
+
+
 def _subscriptions(references: set[str]) -> dict[str, _Sub]:
-    """Subscriptions by id (as text) and by external_id."""
+    """Subscriptions by reference: a number is an id first, else an external_id."""
     if not references:
         return {}
-    ids = [int(r) for r in references if r.isascii() and r.isdigit() and len(r) <= 18]
-    rows = Subscription.objects.filter(Q(pk__in=ids) | Q(external_id__in=references)).annotate(
+    ids = {r: int(r) for r in references if r.isascii() and r.isdigit() and len(r) <= 18}
+    rows = Subscription.objects.filter(
+        Q(pk__in=ids.values()) | Q(external_id__in=references)
+    ).annotate(
         has_percentage=Exists(
             Charge.objects.filter(plan_id=OuterRef("plan_id"), model=ChargeModel.PERCENTAGE)
         ),
         has_alerts=Exists(UsageAlert.objects.filter(subscription_id=OuterRef("pk"), active=True)),
     )
-    found: dict[str, _Sub] = {}
+    by_id, by_external_id = {}, {}
     for values in rows.values_list(*_SUB_FIELDS):
         sub = _Sub(*values)
-        found[f"#{sub.pk}"] = sub
+        by_id[sub.pk] = sub
         if sub.external_id:
-            found[sub.external_id] = sub
-    return {ref: sub for ref in references if (sub := found.get(f"#{ref}") or found.get(ref))}
+            by_external_id[sub.external_id] = sub
+    found = {}
+    for ref in references:
+        sub = by_id.get(ids[ref]) if ref in ids else None
+        if sub := sub or by_external_id.get(ref):
+            found[ref] = sub
+    return found
 
 
 def _accept(

@@ -9,7 +9,7 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import Context, Decimal, localcontext
 
 from catalog.models import Aggregation
 
@@ -21,6 +21,7 @@ VALUE_PLACES = 12
 FIELDS = {"transaction_id", "subscription", "code", "timestamp", "properties"}
 _NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_WIDE = Context(prec=60)
 
 
 class UsageEventError(Exception):
@@ -95,7 +96,18 @@ def event_value(event: EventInput, aggregation: str, field: str) -> tuple[Decima
             raise UsageEventError(
                 "invalid_value", f"{field!r} must be a string or a number to be counted.", path
             )
-        text = value if isinstance(value, str) else format(Decimal(value).normalize(), "f")
+        if isinstance(value, str):
+            text = value
+        else:  # 42, 42.0 and "42" are one value
+            number = Decimal(value)
+            if not number.is_finite() or number.copy_abs() >= MAX_VALUE or _places(number) > 12:
+                raise UsageEventError(
+                    "out_of_range", "Numbers counted are below 10^18, with 12 places at most.", path
+                )
+            with localcontext(_WIDE):
+                text = format(number.normalize(), "f")
+        if not text:
+            raise UsageEventError("invalid_value", "The value counted must not be empty.", path)
         if len(text) > MAX_UNIQUE_VALUE:
             raise UsageEventError(
                 "too_long", f"Values counted have at most {MAX_UNIQUE_VALUE} characters.", path
@@ -171,10 +183,18 @@ def _number(value: object, path: str) -> Decimal:
         raise UsageEventError("negative_value", "Usage values must not be negative.", path)
     if value >= MAX_VALUE:
         raise UsageEventError("out_of_range", "Usage values must be below 10^18.", path)
-    if value.as_tuple().exponent < -VALUE_PLACES and value != value.quantize(
-        Decimal(1).scaleb(-VALUE_PLACES)
-    ):
+    if _places(value) > VALUE_PLACES:
         raise UsageEventError(
             "too_many_decimal_places", f"At most {VALUE_PLACES} decimal places.", path
         )
     return value
+
+
+def _places(value: Decimal) -> int:
+    """Decimal places of a finite number, trailing zeros not counted (no rounding, so no
+    context precision or exponent limit gets in the way)."""
+    _, digits, exponent = value.as_tuple()
+    if not any(digits):
+        return 0
+    trailing = len(digits) - len("".join(map(str, digits)).rstrip("0"))
+    return max(0, -(exponent + trailing))

@@ -80,7 +80,7 @@ def test_count_counts_events_and_stores_each_once(sub):
     assert statuses(results) == ["created"] * 3
     assert [r.transaction_id for r in results] == ["c1", "c2", "c3"]
     assert [r.index for r in results] == [0, 1, 2]
-    assert all(r.error is None and not r.late for r in results)
+    assert [(r.error, r.late) for r in results] == [(None, False)] * 3
 
     agg = aggregate("calls")
     assert (agg.period_start, agg.period_end, agg.due_at) == (*JAN, JAN[1])
@@ -120,7 +120,10 @@ def test_sum_and_max_of_decimals_and_numeric_strings(sub):
         event("m2", "peak", properties={"gb": Decimal("12.75")}),
         event("m3", "peak", properties={"gb": 7}),
     )
-    ingest(event("m4", "peak", properties={"gb": "12.7"}), event("s5", "tokens", properties={"tokens": 0}))
+    ingest(
+        event("m4", "peak", properties={"gb": "12.7"}),
+        event("s5", "tokens", properties={"tokens": 0}),
+    )
 
     tokens = aggregate("tokens")
     assert tokens.event_count == 5
@@ -195,7 +198,11 @@ def test_latest_keeps_the_newest_timestamp_not_the_last_received(sub):
     # Same timestamp: the one received last wins (here: a later call).
     ingest(event("l4", "seats", ts="2027-01-20T11:00:00Z", properties={"seats": 6}))
     agg.refresh_from_db()
-    assert (agg.latest_value, agg.latest_at) == (6, t(2027, 1, 20, 11))
+    assert (agg.latest_value, agg.latest_at, agg.event_count) == (6, t(2027, 1, 20, 11), 4)
+    # A newer one, by a microsecond, replaces it.
+    ingest(event("l5", "seats", ts="2027-01-20T11:00:00.000001Z", properties={"seats": 1}))
+    agg.refresh_from_db()
+    assert (agg.latest_value, agg.latest_at) == (1, t(2027, 1, 20, 11, 0, 0, 1))
 
 
 def test_latest_ties_within_one_batch_go_to_the_later_event(sub):
@@ -236,7 +243,8 @@ def test_duplicate_in_one_batch_is_counted_once(sub):
     )
     assert statuses(results) == ["created", "duplicate", "created"]
     assert results[1].transaction_id == "d1"
-    assert results[1].error is None and results[1].event is None
+    assert results[1].error is None
+    assert results[1].event is None
     agg = aggregate("tokens")
     assert (agg.event_count, agg.value_sum) == (2, 6)
     assert UsageEvent.objects.filter(transaction_id="d1").get().value == 5
@@ -281,15 +289,15 @@ def test_only_duplicates_write_nothing(sub):
 # --- Per-event errors ------------------------------------------------------------------
 
 
-def _archive_calls(metrics):
-    BillableMetric.objects.filter(pk=metrics["calls"].pk).update(archived_at=t(2027, 1, 1))
-
-
 @pytest.mark.parametrize(
     ("bad", "code", "field"),
     [
-        pytest.param({"subscription": "987654"}, "unknown_subscription", "subscription", id="sub-id"),
-        pytest.param({"subscription": "nope"}, "unknown_subscription", "subscription", id="sub-ext"),
+        pytest.param(
+            {"subscription": "987654"}, "unknown_subscription", "subscription", id="sub-id"
+        ),
+        pytest.param(
+            {"subscription": "nope"}, "unknown_subscription", "subscription", id="sub-ext"
+        ),
         pytest.param({"code": "nope"}, "unknown_metric", "code", id="unknown-metric"),
         pytest.param({"code": "tokens"}, "missing_property", "properties.tokens", id="missing"),
         pytest.param(
@@ -516,9 +524,7 @@ def test_period_bounds_follow_the_customer_time_zone(metrics):
     customer = factories.customer("nyc", timezone="America/New_York")
     plan = factories.plan("pro", "30.00")
     # 2027-01-15 10:00 in New York; its periods run from local midnight (05:00Z in winter).
-    factories.subscription(
-        customer=customer, plan=plan, at=t(2027, 1, 15, 15), external_id="sub-1"
-    )
+    factories.subscription(customer=customer, plan=plan, at=t(2027, 1, 15, 15), external_id="sub-1")
     results = ingest(
         event("jan-last", ts="2027-02-15T04:59:59Z"),  # 2027-02-14 23:59:59 in New York
         event("feb-first", ts="2027-02-15T05:00:00Z"),  # 2027-02-15 00:00 in New York
@@ -621,3 +627,95 @@ def test_percentage_fees_on_a_count_metric_are_the_fixed_amount(metrics):
     factories.subscription(customer=customer, plan=plan, at=START, external_id="sub-1")
     ingest(event("a"), event("b"), event("c"))
     assert aggregate("calls").percentage_fees == Decimal("0.5")
+
+
+# --- Other inputs ----------------------------------------------------------------------
+
+
+def test_subscription_by_id_as_number_or_text(sub):
+    results = ingest(
+        {**event("n"), "subscription": sub.pk}, {**event("s"), "subscription": str(sub.pk)}
+    )
+    assert statuses(results) == ["created", "created"]
+    assert aggregate("calls").event_count == 2
+
+
+def test_properties_size_limit(sub):
+    big = {"blob": "x" * 8200}
+    results = ingest(event("big", properties=big), event("ok", properties={"blob": "x" * 8000}))
+    assert statuses(results) == ["rejected", "created"]
+    assert (results[0].error.code, results[0].error.field) == ("too_large", "properties")
+
+
+def test_event_in_a_billed_period_is_late_and_unbills_the_aggregate(sub):
+    ingest(event("first"))
+    UsageAggregate.objects.update(unbilled=False, billed_version=1, billed_value=1)
+    results = ingest(event("late"), at=t(2027, 1, 21))
+    assert (results[0].status, results[0].late) == ("created", True)
+    agg = aggregate("calls")
+    assert (agg.event_count, agg.version, agg.unbilled, agg.billed_version) == (2, 2, True, 1)
+
+
+# --- Bugs found while writing these tests, fixed ------------------------------------------
+
+
+def test_big_value_with_too_many_places_is_rejected_alone(sub):
+    results = ingest(
+        event("big", "tokens", properties={"tokens": "99999999999999999.0000000000001"}),
+        event("ok"),
+    )
+    assert statuses(results) == ["rejected", "created"]
+    assert results[0].error.code == "too_many_decimal_places"
+
+
+def test_sum_keeps_twelve_places_on_big_totals(postgres_only, sub):
+    ingest(event("a", "tokens", properties={"tokens": "99999999999999999"}))
+    ingest(event("b", "tokens", properties={"tokens": "0.000000000001"}))
+    assert aggregate("tokens").value_sum == Decimal("99999999999999999.000000000001")
+
+
+def test_retry_without_timestamp_after_the_subscription_ended_is_a_duplicate(sub):
+    raw = event("r1")
+    del raw["timestamp"]
+    assert statuses(ingest(raw)) == ["created"]
+    subscription_cancel(subscription=sub, at=t(2027, 1, 21), when="immediately")
+    assert statuses(ingest(raw, at=t(2027, 1, 22))) == ["duplicate"]
+
+
+def test_retry_after_the_metric_was_archived_is_a_duplicate(sub, metrics):
+    assert statuses(ingest(event("r1"))) == ["created"]
+    BillableMetric.objects.filter(pk=metrics["calls"].pk).update(archived_at=t(2027, 1, 21))
+    assert statuses(ingest(event("r1"), at=t(2027, 1, 22))) == ["duplicate"]
+
+
+def test_empty_unique_value_is_rejected(sub):
+    results = ingest(event("e1", "users", properties={"user": ""}))
+    assert (results[0].status, results[0].error.code) == ("rejected", "invalid_value")
+    assert results[0].error.field == "properties.user"
+
+
+def test_unique_count_number_with_huge_exponent_is_rejected_alone(sub):
+    results = ingest(
+        event("huge", "users", properties={"user": Decimal("1E+1000000")}), event("ok")
+    )
+    assert statuses(results) == ["rejected", "created"]
+    assert results[0].error.field == "properties.user"
+
+
+def test_reference_by_id_is_not_taken_by_an_external_id_that_looks_like_it(sub):
+    squatter = factories.subscription(
+        customer=factories.customer("other"),
+        plan=factories.plan("other", "1"),
+        at=START,
+        external_id=f"#{sub.pk + 2}",
+    )
+    target = factories.subscription(
+        customer=factories.customer("third"), plan=factories.plan("third", "1"), at=START
+    )
+    assert target.pk == sub.pk + 2
+    ingest(
+        {**event("by-id"), "subscription": str(target.pk)},
+        {**event("by-external-id"), "subscription": f"#{target.pk}"},
+    )
+    stored = dict(UsageEvent.objects.values_list("transaction_id", "subscription_id"))
+    assert stored == {"by-id": target.pk, "by-external-id": squatter.pk}
