@@ -5,6 +5,7 @@ from django.utils import timezone
 from rest_framework import viewsets
 from rest_framework.response import Response
 
+from api.errors import DomainError
 from api.idempotency import (
     idempotency_begin,
     idempotency_complete,
@@ -24,6 +25,15 @@ def lookup_by_id_or_code(queryset, value: str, code_field: str | None):
     obj = queryset.filter(pk=int(value)).first() if is_id(value) else None
     if obj is None and code_field:
         obj = queryset.filter(**{code_field: value}).first()
+    return obj
+
+
+def lookup_required(queryset, value, code_field: str | None, field: str):
+    """`lookup_by_id_or_code` for a reference in a request body: a 400 `does_not_exist` on
+    `field` when there is no such object."""
+    obj = lookup_by_id_or_code(queryset, str(value), code_field)
+    if obj is None:
+        raise DomainError(f"No such {field}: {value}.", code="does_not_exist", field=field)
     return obj
 
 

@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 
 from api.errors import DomainError
 from api.serializers import StrictSerializer
-from api.views import ApiViewSet, ListRetrieveMixin, is_id, lookup_by_id_or_code
+from api.views import ApiViewSet, ListRetrieveMixin, is_id, lookup_by_id_or_code, lookup_required
 from billing.models import (
     BalanceTransaction,
     Coupon,
@@ -31,13 +31,6 @@ from catalog.money import format_amount
 from customers.models import Customer
 
 RECENT_TRANSACTIONS = 20
-
-
-def _by_id_or_code(queryset, value: str, code_field: str, field: str):
-    obj = lookup_by_id_or_code(queryset, str(value), code_field)
-    if obj is None:
-        raise DomainError(f"No such {field}: {value}.", code="does_not_exist", field=field)
-    return obj
 
 
 def _id_or_code_filter(id_field: str, code_field: str):
@@ -268,7 +261,7 @@ class CreditNoteViewSet(ListRetrieveMixin, ApiViewSet):
 
     def create(self, request):
         data = self.validated(CreditNoteCreateInputSerializer, request.data)
-        invoice = _by_id_or_code(Invoice.objects.all(), data["invoice"], "number", "invoice")
+        invoice = lookup_required(Invoice.objects.all(), data["invoice"], "number", "invoice")
         lines = data.get("lines")
         if lines is not None:
             lines = [{"invoice_line": ln["line"], "amount": ln["amount"]} for ln in lines]
@@ -378,13 +371,13 @@ class DiscountViewSet(ListRetrieveMixin, ApiViewSet):
 
     def create(self, request):
         data = self.validated(DiscountCreateInputSerializer, request.data)
-        coupon = _by_id_or_code(Coupon.objects.all(), data["coupon"], "code", "coupon")
-        customer = _by_id_or_code(
+        coupon = lookup_required(Coupon.objects.all(), data["coupon"], "code", "coupon")
+        customer = lookup_required(
             Customer.objects.all(), data["customer"], "external_id", "customer"
         )
         subscription = None
         if data.get("subscription"):
-            subscription = _by_id_or_code(
+            subscription = lookup_required(
                 Subscription.objects.all(), data["subscription"], "external_id", "subscription"
             )
         discount = discounts.discount_apply(

@@ -12,7 +12,7 @@ from rest_framework.response import Response
 
 from api.errors import DomainError
 from api.serializers import StrictSerializer
-from api.views import ApiViewSet, ListRetrieveMixin, lookup_by_id_or_code
+from api.views import ApiViewSet, ListRetrieveMixin, lookup_required
 from billing.models import Subscription, UsageAlert, UsageAlertKind, UsageEvent
 from billing.selectors import subscription_usage, usage_event_get
 from billing.services.usage import MAX_BATCH, EventResult, usage_events_ingest
@@ -257,13 +257,6 @@ class UsageAlertOutputSerializer(serializers.ModelSerializer):
         ]
 
 
-def _required(queryset, value: str, code_field: str, field: str):
-    obj = lookup_by_id_or_code(queryset, value, code_field)
-    if obj is None:
-        raise DomainError(f"No such {field}: {value}.", code="does_not_exist", field=field)
-    return obj
-
-
 @extend_schema_view(
     list=extend_schema(tags=["usage"], responses=UsageAlertOutputSerializer(many=True)),
     retrieve=extend_schema(tags=["usage"], responses=UsageAlertOutputSerializer),
@@ -284,13 +277,13 @@ class UsageAlertViewSet(ListRetrieveMixin, ApiViewSet):
 
     def create(self, request):
         data = self.validated(UsageAlertInputSerializer, request.data)
-        sub = _required(
+        sub = lookup_required(
             Subscription.objects.select_related("customer"),
             data.pop("subscription"),
             "external_id",
             "subscription",
         )
-        metric = _required(BillableMetric.objects.all(), data.pop("metric"), "code", "metric")
+        metric = lookup_required(BillableMetric.objects.all(), data.pop("metric"), "code", "metric")
         alert = usage_alert_create(
             subscription=sub, metric=metric, at=timezone.now(), actor=request.auth, **data
         )

@@ -6,8 +6,7 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from api.errors import DomainError
-from api.views import ApiViewSet, ListRetrieveMixin, lookup_by_id_or_code
+from api.views import ApiViewSet, ListRetrieveMixin, lookup_by_id_or_code, lookup_required
 from billing.api import serializers as s
 from billing.api.usage import SubscriptionUsageOutputSerializer, subscription_usage_body
 from billing.models import BillRun, Invoice, Subscription, SubscriptionAddOn
@@ -17,20 +16,13 @@ from catalog.models import AddOn, Plan
 from customers.models import Customer
 
 
-def _by_id_or_code(queryset, value: str, code_field: str, field: str):
-    obj = lookup_by_id_or_code(queryset, value, code_field)
-    if obj is None:
-        raise DomainError(f"No such {field}: {value}.", code="does_not_exist", field=field)
-    return obj
-
-
 def _addons(items: list[dict] | None) -> list[dict] | None:
     """The add-ons of a request ([{addon: code or id, quantity}]) with their AddOn rows."""
     if items is None:
         return None
     return [
         {
-            "addon": _by_id_or_code(
+            "addon": lookup_required(
                 AddOn.objects.all(), item["addon"], "code", f"addons.{index}.addon"
             ),
             "quantity": item["quantity"],
@@ -95,10 +87,10 @@ class SubscriptionViewSet(ListRetrieveMixin, ApiViewSet):
 
     def create(self, request):
         data = self.validated(s.SubscriptionCreateInputSerializer, request.data)
-        customer = _by_id_or_code(
+        customer = lookup_required(
             Customer.objects.all(), data.pop("customer"), "external_id", "customer"
         )
-        plan = _by_id_or_code(Plan.objects.order_by("-version"), data.pop("plan"), "code", "plan")
+        plan = lookup_required(Plan.objects.order_by("-version"), data.pop("plan"), "code", "plan")
         addons = _addons(data.pop("addons", None))
         sub = subscriptions.subscription_create(
             customer=customer,
@@ -126,7 +118,7 @@ class SubscriptionViewSet(ListRetrieveMixin, ApiViewSet):
         data = self.validated(s.SubscriptionChangeInputSerializer, request.data)
         plan = data.pop("plan", None)
         if plan is not None:
-            plan = _by_id_or_code(Plan.objects.order_by("-version"), plan, "code", "plan")
+            plan = lookup_required(Plan.objects.order_by("-version"), plan, "code", "plan")
         addons = _addons(data.pop("addons", None))
         result = changes.subscription_change(
             subscription=self.get_object(),
