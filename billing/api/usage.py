@@ -1,8 +1,5 @@
 """Usage API: event ingestion (one or a batch), a subscription's usage, usage alerts."""
 
-import json
-
-from django.core.serializers.json import DjangoJSONEncoder
 from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
@@ -137,15 +134,12 @@ class UsageEventViewSet(ApiViewSet):
         return Response(UsageEventOutputSerializer(event).data)
 
     def create(self, request):
-        result = usage_events_ingest(events=[request.data], at=timezone.now())[0]
+        result = usage_events_ingest(events=[request.data], at=timezone.now(), with_events=True)[0]
         if result.error is not None:
             error = result.error
             raise DomainError(error.message, code=error.code, field=error.field)
         if result.status == "created":
-            body = UsageEventOutputSerializer(result.event).data
-            # as stored, and as a retry's 200 shows it: JSON numbers with a fraction as text
-            body["properties"] = json.loads(json.dumps(body["properties"], cls=DjangoJSONEncoder))
-            return Response(body, status=201)
+            return Response(UsageEventOutputSerializer(result.event).data, status=201)
         return Response(_event_body(result.transaction_id))
 
     @action(detail=False, methods=["post"])

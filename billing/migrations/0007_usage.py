@@ -94,9 +94,11 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='UsageDistinctValue',
             fields=[
-                ('pk', models.CompositePrimaryKey('aggregate_id', 'value', blank=True, editable=False, primary_key=True, serialize=False)),
+                ('pk', models.CompositePrimaryKey('subscription_id', 'metric_id', 'period_start', 'value', blank=True, editable=False, primary_key=True, serialize=False)),
+                ('period_start', models.DateTimeField()),
                 ('value', models.CharField(max_length=255)),
-                ('aggregate', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='billing.usageaggregate')),
+                ('metric', models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='catalog.billablemetric')),
+                ('subscription', models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='billing.subscription')),
             ],
         ),
         migrations.CreateModel(

@@ -123,10 +123,14 @@ class UsageAggregate(models.Model):
 
 
 class UsageDistinctValue(models.Model):
-    """The distinct values seen for a unique_count aggregate (what `unique_count` counts)."""
+    """The distinct values seen for a unique_count metric, per subscription and period (what
+    `UsageAggregate.unique_count` counts). Keyed like the aggregate, so ingestion claims its
+    values before it locks the aggregate."""
 
-    pk = models.CompositePrimaryKey("aggregate_id", "value")
-    aggregate = models.ForeignKey(UsageAggregate, on_delete=models.CASCADE, related_name="+")
+    pk = models.CompositePrimaryKey("subscription_id", "metric_id", "period_start", "value")
+    subscription = models.ForeignKey(Subscription, related_name="+", **NO_CONSTRAINT)
+    metric = models.ForeignKey(BillableMetric, related_name="+", **NO_CONSTRAINT)
+    period_start = models.DateTimeField()
     value = models.CharField(max_length=255)
 
     def __str__(self) -> str:

@@ -2,13 +2,15 @@
 
 Django's `bulk_update` builds one CASE expression per field and row, which costs more than
 the billing it saves. On PostgreSQL, rows are written with one `UPDATE … FROM unnest(…)`
-per set of changed fields: one array parameter per column, whatever the number of rows.
+per set of changed fields, and inserted with one `INSERT … SELECT FROM unnest(…)`: one
+array parameter per column, whatever the number of rows.
 """
 
-import json
 from collections import defaultdict
 
+import psycopg
 from django.db import connection, models
+from django.db.models.expressions import Col
 
 
 def rows_snapshot(rows: list[models.Model], fields: list[str]) -> dict[int, tuple]:
@@ -69,105 +71,94 @@ def _update(model: type[models.Model], rows: list[models.Model], columns: list) 
         )
 
 
-def _pg_unnest(fields: list, rows: list) -> tuple[str, str, list]:
-    """Column names, `unnest(%s::type[], …)` and one array parameter per column."""
-    quote = connection.ops.quote_name
-    names = ", ".join(quote(field.column) for field in fields)
-    arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in fields)
-    params = [[_db_value(field, row) for row in rows] for field in fields]
-    return names, f"unnest({arrays})", params
+def columns_insert(
+    model: type[models.Model],
+    columns: dict[str, list],
+    *,
+    conflict: list[str] | None = None,
+    update: str | None = None,
+    returning: list[str] | None = None,
+) -> list[tuple]:
+    """Insert rows given as columns (field name -> plain Python values, JSON as text), in
+    that order; with `conflict`, rows whose unique `conflict` fields are taken are skipped
+    (`update` None) or updated (`update`: the SQL after DO UPDATE SET, the stored row is
+    `t`). Returns the `returning` fields of the rows written, in insertion order.
 
-
-def _db_value(field, row):
-    value = getattr(row, field.attname)
-    if field.get_internal_type() == "JSONField":
-        return json.dumps(value, cls=field.encoder, separators=(",", ":"))
-    return field.get_db_prep_save(value, connection)
-
-
-def _insertable(model: type[models.Model]) -> list:
-    return [
-        f
-        for f in model._meta.concrete_fields
-        if not f.generated and f is not model._meta.auto_field
-    ]
-
-
-def rows_insert(model: type[models.Model], rows: list[models.Model]) -> None:
-    """Insert new rows of `model` and set their ids. On PostgreSQL one `INSERT … SELECT FROM
-    unnest(…) WITH ORDINALITY ORDER BY …`: one array parameter per column, whatever the
-    count; ids come back in that order (as Django's bulk_create relies on too)."""
-    if not rows:
-        return
-    if connection.vendor != "postgresql":
-        model._default_manager.bulk_create(rows, batch_size=500)
-        return
-    names, source, params = _pg_unnest(_insertable(model), rows)
-    quote = connection.ops.quote_name
-    table, pk = quote(model._meta.db_table), quote(model._meta.pk.column)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} ({names}) SELECT {names} FROM {source} WITH ORDINALITY "  # noqa: S608 - quoted names
-            f"AS v({names}, n) ORDER BY n RETURNING {pk}",
-            params,
-        )
-        for row, (pk_value,) in zip(rows, cursor.fetchall(), strict=True):
-            row.pk = pk_value
-
-
-def rows_insert_new(
-    model: type[models.Model], rows: list[models.Model], unique: list[str], returning: str
-) -> list:
-    """Insert the rows whose `unique` fields are not taken yet, in the order given (so
-    concurrent callers that sort their rows wait for each other in the same order); returns
-    the `returning` column of the rows inserted. A row taken by a transaction not yet
-    committed waits for it, then counts as taken. The values come in no particular order."""
-    return _insert_returning(model, rows, unique, "DO NOTHING", returning)
-
-
-def rows_upsert_lock(
-    model: type[models.Model], rows: list[models.Model], unique: list[str], touch: str
-) -> list:
-    """Insert the rows whose `unique` fields are not taken yet and lock the existing ones
-    (their `touch` field is set to the new row's), in the order given; returns the ids of
-    all the rows (in no particular order). Callers that sort their rows lock without
-    deadlocks."""
-    column = connection.ops.quote_name(model._meta.get_field(touch).column)
-    action = f"DO UPDATE SET {column} = EXCLUDED.{column}"
-    return _insert_returning(model, rows, unique, action, model._meta.pk.name)
-
-
-def _insert_returning(
-    model: type[models.Model], rows: list[models.Model], unique: list[str], action: str, returning
-) -> list:
-    if not rows:
+    On PostgreSQL: one `INSERT … SELECT FROM unnest(…) WITH ORDINALITY ORDER BY …` with one
+    array parameter per column bound on the server (no SQL text built from the values),
+    whatever the number of rows. Rows are written, and locked, in the order given."""
+    meta = model._meta
+    names = list(columns)
+    fields = [meta.get_field(name) for name in names]
+    count = len(columns[names[0]]) if names else 0
+    if not count:
         return []
     quote = connection.ops.quote_name
-    meta = model._meta
-    fields = _insertable(model)
     table = quote(meta.db_table)
-    conflict = ", ".join(quote(meta.get_field(name).column) for name in unique)
-    column = quote(meta.get_field(returning).column)
+    column_list = ", ".join(quote(field.column) for field in fields)
+    tail = ""
+    if conflict:
+        target = ", ".join(quote(meta.get_field(name).column) for name in conflict)
+        tail = f" ON CONFLICT ({target}) " + (f"DO UPDATE SET {update}" if update else "DO NOTHING")
+    if returning:
+        tail += " RETURNING " + ", ".join(quote(meta.get_field(n).column) for n in returning)
+    if connection.vendor == "postgresql":
+        arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in fields)
+        sql = (
+            f"INSERT INTO {table} AS t ({column_list}) SELECT {column_list} "  # noqa: S608 - quoted names
+            f"FROM unnest({arrays}) WITH ORDINALITY AS v({column_list}, n) ORDER BY n{tail}"
+        )
+        found = _pg_execute(sql, [columns[name] for name in names], fetch=bool(returning))
+        return _converted(model, returning, found)
     found = []
+    json_fields = [field.get_internal_type() == "JSONField" for field in fields]  # given as text
+    one = f"({', '.join(['%s'] * len(fields))})"
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            names, source, params = _pg_unnest(fields, rows)
+        for start in range(0, count, 500):
+            stop = min(start + 500, count)
+            params = [
+                value if is_json else field.get_db_prep_save(value, connection)
+                for i in range(start, stop)
+                for name, field, is_json in zip(names, fields, json_fields, strict=True)
+                for value in (columns[name][i],)
+            ]
             cursor.execute(
-                f"INSERT INTO {table} ({names}) SELECT {names} FROM {source} WITH ORDINALITY "  # noqa: S608 - quoted names
-                f"AS v({names}, n) ORDER BY n ON CONFLICT ({conflict}) {action} "
-                f"RETURNING {column}",
+                f"INSERT INTO {table} AS t ({column_list}) "  # noqa: S608 - quoted names
+                f"VALUES {', '.join([one] * (stop - start))}{tail}",
                 params,
             )
-            return [row[0] for row in cursor.fetchall()]
-        names = ", ".join(quote(field.column) for field in fields)
-        one = f"({', '.join(['%s'] * len(fields))})"
-        for start in range(0, len(rows), 500):
-            chunk = rows[start : start + 500]
-            params = [_db_value(field, row) for row in chunk for field in fields]
-            cursor.execute(
-                f"INSERT INTO {table} ({names}) VALUES {', '.join([one] * len(chunk))} "  # noqa: S608 - quoted names
-                f"ON CONFLICT ({conflict}) {action} RETURNING {column}",
-                params,
-            )
-            found += [row[0] for row in cursor.fetchall()]
-    return found
+            if returning:
+                found += cursor.fetchall()
+    return _converted(model, returning, found)
+
+
+def _pg_execute(sql: str, params: list, *, fetch: bool) -> list[tuple]:
+    """Run `sql` on Django's connection (so in its transaction) with server-side binding:
+    big array parameters travel as values, not as quoted SQL text. The cursor is wrapped
+    as Django wraps its own (query logging, execute wrappers)."""
+    connection.ensure_connection()
+    with connection._prepare_cursor(psycopg.Cursor(connection.connection)) as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall() if fetch else []
+
+
+def _converted(model: type[models.Model], names: list[str] | None, rows: list[tuple]) -> list:
+    """Raw returned values as the ORM would give them (e.g. SQLite's datetimes as text)."""
+    if not names or not rows:
+        return rows
+    convert = []
+    for index, name in enumerate(names):
+        column = Col(model._meta.db_table, model._meta.get_field(name))
+        steps = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+        if steps:
+            convert.append((index, column, steps))
+    if not convert:
+        return rows
+    result = []
+    for row in rows:
+        row = list(row)
+        for index, column, steps in convert:
+            for step in steps:
+                row[index] = step(row[index], column, connection)
+        result.append(tuple(row))
+    return result

@@ -201,9 +201,9 @@ def test_alert_crossed_by_concurrent_calls_fires_once(setup):
     assert stamps == {alert.pk: FEB, high.pk: FEB, never.pk: None}
 
 
-def test_locks_are_taken_before_the_writes(setup):
-    """The transaction ids are claimed first, then the aggregates are locked (upserted) in
-    key order, and only then updated and the events inserted."""
+def test_locks_are_taken_in_one_order_before_the_writes(setup):
+    """Transaction ids are claimed first, then distinct values, then the aggregates are
+    upserted in key order (the increments added in SQL), and only then the events written."""
     usage_events_ingest(events=[event("warm")], at=AT)  # the aggregate exists: a lock
     events = [
         event("k2", "sub-1", "tokens", tokens="1"),
@@ -218,11 +218,13 @@ def test_locks_are_taken_before_the_writes(setup):
         return next(i for i, s in enumerate(sql) if s.startswith(prefix))
 
     claim = first('INSERT INTO "billing_usageeventkey"')
-    lock = first('INSERT INTO "billing_usageaggregate"')
-    update = first('UPDATE "billing_usageaggregate"')
+    distinct = first('INSERT INTO "billing_usagedistinctvalue"')
+    upsert = first('INSERT INTO "billing_usageaggregate"')
     insert = first('INSERT INTO "billing_usageevent"')
-    assert claim < lock < update < insert
-    assert "ON CONFLICT" in sql[lock]
-    assert "DO UPDATE" in sql[lock]
-    assert "RETURNING" in sql[claim]
-    assert sql[claim].count("ON CONFLICT") == 1
+    assert claim < distinct < upsert < insert
+    assert "ORDER BY n ON CONFLICT" in sql[upsert]
+    assert '"event_count" = t.event_count + EXCLUDED.event_count' in sql[upsert].replace(
+        "event_count = t.", '"event_count" = t.'
+    )
+    assert not any(s.startswith('UPDATE "billing_usageaggregate"') for s in sql)
+    assert "DO NOTHING RETURNING" in sql[claim]
