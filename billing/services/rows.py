@@ -103,7 +103,7 @@ def columns_insert(
     if returning:
         tail += " RETURNING " + ", ".join(quote(meta.get_field(n).column) for n in returning)
     if connection.vendor == "postgresql":
-        arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in fields)
+        arrays = ", ".join(f"%b::{field.db_type(connection)}[]" for field in fields)
         sql = (
             f"INSERT INTO {table} AS t ({column_list}) SELECT {column_list} "  # noqa: S608 - quoted names
             f"FROM unnest({arrays}) WITH ORDINALITY AS v({column_list}, n) ORDER BY n{tail}"

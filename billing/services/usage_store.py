@@ -52,16 +52,6 @@ _INCREMENT = """
     unbilled = TRUE,
     updated_at = EXCLUDED.updated_at
 """
-_RETURNED = [
-    "id",
-    "customer",
-    "subscription",
-    "metric",
-    "period_start",
-    "period_end",
-    "billed_version",
-    *AGGREGATE_FIELDS,
-]
 
 
 @dataclass
@@ -116,7 +106,8 @@ class _Delta:
 def events_store(
     *, accepted: list[Accepted], results: list[EventResult], at: datetime, with_events: bool
 ) -> None:
-    """Store `accepted` (call inside a transaction); sets each one's result."""
+    """Store `accepted` (call inside a transaction); sets each one's result. The aggregates
+    are known by key as (id, billed_version)."""
     fresh = _claim(accepted, results)
     if not fresh:
         return
@@ -134,16 +125,16 @@ def events_store(
     )
     ids = _events_insert(fresh, aggregates, at, returning=with_events)
     for position, item in enumerate(fresh):
-        aggregate = aggregates[item.key]
+        aggregate_id, billed_version = aggregates[item.key]
         result = results[item.index]
-        result.status, result.late = "created", aggregate.billed_version > 0
+        result.status, result.late = "created", billed_version > 0
         if with_events:
+            aggregate = UsageAggregate(pk=aggregate_id, period_start=item.period[0])
+            aggregate.period_end = item.period[1]
             result.event = _event(item, aggregate, at, ids[position][0])
-    watched = {item.sub.pk for item in fresh if item.sub.has_alerts}
-    if watched:
-        usage_alerts_check(
-            aggregates=[a for a in aggregates.values() if a.subscription_id in watched], at=at
-        )
+    watched = {aggregates[item.key][0] for item in fresh if item.sub.has_alerts}
+    if watched:  # rare: read back the (locked) aggregates the alerts look at
+        usage_alerts_check(aggregates=list(UsageAggregate.objects.filter(pk__in=watched)), at=at)
 
 
 def _claim(accepted: list[Accepted], results: list[EventResult]) -> list[Accepted]:
@@ -260,14 +251,13 @@ def _aggregates_in_sql(items: list[Accepted], distinct: Counter, at: datetime) -
     columns["latest_at"] = [deltas[key].latest_at for key in keys]
     columns["unique_count"] = [distinct.get(key, 0) for key in keys]
     rows = columns_insert(
-        UsageAggregate, columns, conflict=AGGREGATE_KEY, update=_INCREMENT, returning=_RETURNED
+        UsageAggregate,
+        columns,
+        conflict=AGGREGATE_KEY,
+        update=_INCREMENT,
+        returning=[*AGGREGATE_KEY, "id", "billed_version"],
     )
-    names = [UsageAggregate._meta.get_field(name).attname for name in _RETURNED]
-    found = {}
-    for row in rows:
-        aggregate = UsageAggregate(**dict(zip(names, row, strict=True)))
-        found[(aggregate.subscription_id, aggregate.metric_id, aggregate.period_start)] = aggregate
-    return found
+    return {(sub, metric, start): (pk, billed) for sub, metric, start, pk, billed in rows}
 
 
 def _aggregates_in_python(
@@ -307,7 +297,7 @@ def _aggregates_in_python(
         aggregate.version += 1
         aggregate.unbilled = True
     rows_update(UsageAggregate, list(aggregates.values()), AGGREGATE_FIELDS, snapshot=before)
-    return aggregates
+    return {key: (a.pk, a.billed_version) for key, a in aggregates.items()}
 
 
 def _events_insert(
@@ -319,7 +309,7 @@ def _events_insert(
             "transaction_id": [item.transaction_id for item in fresh],
             "subscription": [item.sub.pk for item in fresh],
             "metric": [item.metric.pk for item in fresh],
-            "aggregate": [aggregates[item.key].pk for item in fresh],
+            "aggregate": [aggregates[item.key][0] for item in fresh],
             "timestamp": [item.timestamp for item in fresh],
             "value": [item.value for item in fresh],
             # Decimal numbers become decimal strings (JSON has no exact decimal type).
