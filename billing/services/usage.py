@@ -34,12 +34,6 @@ _SUB_FIELDS = (
     "trial_end_at",
     "current_period_start",
     "current_period_end",
-    "interval",
-    "interval_count",
-    "anchor_date",
-    "anchor_day",
-    "start_date",
-    "timezone",
     "has_percentage",
     "has_alerts",
 )
@@ -59,14 +53,9 @@ class _Sub:
     trial_end_at: datetime | None
     current_period_start: datetime | None
     current_period_end: datetime | None
-    interval: str
-    interval_count: int
-    anchor_date: object
-    anchor_day: int
-    start_date: object
-    timezone: str
     has_percentage: bool  # its plan has a percentage charge
     has_alerts: bool  # it has active usage alerts
+    schedule: periods.Schedule | None = None  # read when first needed (a late event)
 
     def period_of(self, at: datetime) -> tuple[datetime, datetime]:
         """The [start, end) of the billing period `at` falls in (`at` >= start_at)."""
@@ -75,14 +64,9 @@ class _Sub:
             return current, self.current_period_end
         if self.trial_end_at is not None and at < self.trial_end_at:
             return self.start_at, self.trial_end_at
-        schedule = periods.Schedule(
-            interval=self.interval,
-            interval_count=self.interval_count,
-            anchor=self.anchor_date,
-            anchor_day=self.anchor_day,
-            start_date=self.start_date,
-            tz=self.timezone,
-        )
+        if self.schedule is None:
+            self.schedule = Subscription.objects.get(pk=self.pk).schedule
+        schedule = self.schedule
         first = periods.first_period(schedule).start
         if at >= first:
             period = periods.period_containing(schedule, at)
@@ -155,29 +139,25 @@ def _received_before(indexes: list[int], results: list[EventResult]) -> None:
 
 def _subscriptions(references: set[str]) -> dict[str, _Sub]:
     """Subscriptions by reference: a number is an id first, else an external_id."""
-    if not references:
-        return {}
     ids = {r: int(r) for r in references if r.isascii() and r.isdigit() and len(r) <= 18}
-    rows = Subscription.objects.filter(
-        Q(pk__in=ids.values()) | Q(external_id__in=references)
-    ).annotate(
+    found: dict[str, _Sub] = {}
+    if ids:
+        by_id = {sub.pk: sub for sub in _sub_rows(Q(pk__in=ids.values()))}
+        found = {ref: by_id[pk] for ref, pk in ids.items() if pk in by_id}
+    codes = references - found.keys()
+    if codes:
+        found.update((sub.external_id, sub) for sub in _sub_rows(Q(external_id__in=codes)))
+    return found
+
+
+def _sub_rows(condition: Q) -> list[_Sub]:
+    rows = Subscription.objects.filter(condition).annotate(
         has_percentage=Exists(
             Charge.objects.filter(plan_id=OuterRef("plan_id"), model=ChargeModel.PERCENTAGE)
         ),
         has_alerts=Exists(UsageAlert.objects.filter(subscription_id=OuterRef("pk"), active=True)),
     )
-    by_id, by_external_id = {}, {}
-    for values in rows.values_list(*_SUB_FIELDS):
-        sub = _Sub(*values)
-        by_id[sub.pk] = sub
-        if sub.external_id:
-            by_external_id[sub.external_id] = sub
-    found = {}
-    for ref in references:
-        sub = by_id.get(ids[ref]) if ref in ids else None
-        if sub := sub or by_external_id.get(ref):
-            found[ref] = sub
-    return found
+    return [_Sub(*values) for values in rows.values_list(*_SUB_FIELDS)]
 
 
 def _accept(
@@ -224,6 +204,7 @@ def _accept(
         transaction_id=event.transaction_id,
         timestamp=ts,
         properties=event.properties,
+        properties_json=event.properties_json,
         sub=sub,
         metric=metric,
         value=value,

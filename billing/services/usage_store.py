@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
 
 from billing.models import UsageAggregate, UsageDistinctValue, UsageEvent, UsageEventKey
@@ -72,6 +71,7 @@ class Accepted:
     transaction_id: str
     timestamp: datetime
     properties: dict
+    properties_json: str
     sub: object  # billing.services.usage._Sub
     metric: BillableMetric
     value: Decimal | None
@@ -312,11 +312,7 @@ def _events_insert(
             "aggregate": [aggregates[item.key][0] for item in fresh],
             "timestamp": [item.timestamp for item in fresh],
             "value": [item.value for item in fresh],
-            # Decimal numbers become decimal strings (JSON has no exact decimal type).
-            "properties": [
-                json.dumps(item.properties, cls=DjangoJSONEncoder, separators=(",", ":"))
-                for item in fresh
-            ],
+            "properties": [item.properties_json for item in fresh],
             "received_at": [at] * len(fresh),
         },
         returning=["id"] if returning else None,
@@ -324,7 +320,7 @@ def _events_insert(
 
 
 def _event(item: Accepted, aggregate: UsageAggregate, at: datetime, pk: int) -> UsageEvent:
-    properties = json.loads(json.dumps(item.properties, cls=DjangoJSONEncoder))
+    properties = json.loads(item.properties_json)  # as stored: decimals as strings
     return UsageEvent(
         pk=pk,
         transaction_id=item.transaction_id,
