@@ -102,6 +102,19 @@ class _Delta:
         if self.latest_at is None or at >= self.latest_at:
             self.latest_at, self.latest_value = at, value
 
+    def apply_to(self, aggregate: UsageAggregate) -> None:
+        """Add to a stored aggregate, as `_INCREMENT` does in SQL."""
+        aggregate.event_count += self.count
+        aggregate.value_sum += self.total
+        if self.maximum is not None and (
+            aggregate.value_max is None or self.maximum > aggregate.value_max
+        ):
+            aggregate.value_max = self.maximum
+        if self.latest_at is not None and (
+            aggregate.latest_at is None or self.latest_at >= aggregate.latest_at
+        ):
+            aggregate.latest_at, aggregate.latest_value = self.latest_at, self.latest_value
+
 
 def events_store(
     *, accepted: list[Accepted], results: list[EventResult], at: datetime, with_events: bool
@@ -279,20 +292,18 @@ def _aggregates_in_python(
         for a in UsageAggregate.objects.filter(pk__in=[row[0] for row in ids])
     }
     before = rows_snapshot(list(aggregates.values()), AGGREGATE_FIELDS)
+    deltas: dict[tuple, _Delta] = {}
     for item in items:
-        aggregate = aggregates[item.key]
+        aggregate, delta = aggregates[item.key], deltas.setdefault(item.key, _Delta())
         for properties in fees.get((item.sub.plan_id, item.metric.pk), ()):
             aggregate.percentage_fees += percentage_amount(
-                properties, [item.value or Decimal(0)], events_before=aggregate.event_count
+                properties,
+                [item.value or Decimal(0)],
+                events_before=aggregate.event_count + delta.count,
             )
-        aggregate.event_count += 1
-        if item.value is not None:
-            aggregate.value_sum += item.value
-            if aggregate.value_max is None or item.value > aggregate.value_max:
-                aggregate.value_max = item.value
-            if aggregate.latest_at is None or item.timestamp >= aggregate.latest_at:
-                aggregate.latest_value, aggregate.latest_at = item.value, item.timestamp
+        delta.add(item.value, item.timestamp)
     for key, aggregate in aggregates.items():
+        deltas[key].apply_to(aggregate)
         aggregate.unique_count += distinct.get(key, 0)
         aggregate.version += 1
         aggregate.unbilled = True
