@@ -79,11 +79,15 @@ def subscription_usage(*, sub: Subscription) -> SubscriptionUsage:
     start, end = sub.current_period_start, sub.current_period_end
     aggregates = {
         a.metric_id: a
-        for a in UsageAggregate.objects.filter(subscription=sub, period_start=start).select_related(
-            "metric"
-        )
+        for a in UsageAggregate.objects.filter(subscription=sub, period_start=start)
+        .select_related("metric")
+        .order_by()
     }
-    charges = list(Charge.objects.filter(plan_id=sub.plan_id).select_related("metric"))
+    charges = list(
+        Charge.objects.filter(plan_id=sub.plan_id)
+        .select_related("metric")
+        .order_by("position", "pk")
+    )
     priced = usage_priced(charges, aggregates, sub.currency)
     if sub.trial_end_at is not None and end is not None and end <= sub.trial_end_at:
         for p in priced:  # usage in a free trial is not billed

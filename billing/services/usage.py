@@ -97,7 +97,8 @@ def usage_events_ingest(
         parsed.append((index, event))
     subs = _subscriptions({event.subscription for _, event in parsed})
     metrics = {
-        m.code: m for m in BillableMetric.objects.filter(code__in={e.code for _, e in parsed})
+        m.code: m
+        for m in BillableMetric.objects.filter(code__in={e.code for _, e in parsed}).order_by()
     }
     latest = at + timedelta(seconds=settings.USAGE_FUTURE_TOLERANCE_SECONDS)
     accepted: list[Accepted] = []
@@ -151,11 +152,17 @@ def _subscriptions(references: set[str]) -> dict[str, _Sub]:
 
 
 def _sub_rows(condition: Q) -> list[_Sub]:
-    rows = Subscription.objects.filter(condition).annotate(
-        has_percentage=Exists(
-            Charge.objects.filter(plan_id=OuterRef("plan_id"), model=ChargeModel.PERCENTAGE)
-        ),
-        has_alerts=Exists(UsageAlert.objects.filter(subscription_id=OuterRef("pk"), active=True)),
+    rows = (
+        Subscription.objects.filter(condition)
+        .order_by()
+        .annotate(
+            has_percentage=Exists(
+                Charge.objects.filter(plan_id=OuterRef("plan_id"), model=ChargeModel.PERCENTAGE)
+            ),
+            has_alerts=Exists(
+                UsageAlert.objects.filter(subscription_id=OuterRef("pk"), active=True)
+            ),
+        )
     )
     return [_Sub(*values) for values in rows.values_list(*_SUB_FIELDS)]
 
