@@ -80,7 +80,7 @@ def aggregate_lines(sub: Subscription, aggregate: UsageAggregate, charges: list[
         else usage_priced(metric_charges, {aggregate.metric_id: aggregate}, sub.currency)
     )
     total = sum((p.amount for p in priced), Decimal(0))
-    value = priced[0].value if priced else Decimal(0)
+    value = aggregate_value(aggregate, aggregate.metric.aggregation)
     base = {
         "customer_id": sub.customer_id,
         "currency": sub.currency,
