@@ -24,6 +24,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django_fsm import TransitionNotAllowed
 
+from billing.admin_readonly import ReadOnlyMixin
 from billing.models import (
     BillingEvent,
     BillRun,
@@ -80,24 +81,15 @@ def run_per_row(
         model_admin.message_user(request, f"{done}: {count}.", messages.SUCCESS)
 
 
-class ReadOnlyInline(admin.TabularInline):
+class ReadOnlyInline(ReadOnlyMixin, admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = False
 
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 # Event log
 @admin.register(BillingEvent)
-class BillingEventAdmin(admin.ModelAdmin):
+class BillingEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["id", "kind", "occurred_at", "customer", "subject_type", "subject_id", "actor"]
     list_filter = ["kind", "subject_type"]
     search_fields = ["subject_id", "kind", "customer__external_id"]
@@ -121,15 +113,6 @@ class BillingEventAdmin(admin.ModelAdmin):
     def payload_pretty(self, obj: BillingEvent) -> str:
         text = json.dumps(obj.payload, indent=2, sort_keys=True, cls=DjangoJSONEncoder)
         return format_html("<pre>{}</pre>", text)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 def billing_events_url(obj: Model) -> str:

@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpResponseRedirect
 from django.utils import timezone
 
+from billing.admin_readonly import ReadOnlyMixin
 from billing.models import BalanceTransaction, Coupon, CreditNote, CreditNoteLine, Discount
 from billing.services.credits import balance_adjust
 from billing.services.discounts import (
@@ -23,18 +24,7 @@ from billing.services.discounts import (
 )
 
 
-class _ReadOnlyMixin:
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class CreditNoteLineInline(_ReadOnlyMixin, admin.TabularInline):
+class CreditNoteLineInline(ReadOnlyMixin, admin.TabularInline):
     model = CreditNoteLine
     extra = 0
     can_delete = False
@@ -42,7 +32,7 @@ class CreditNoteLineInline(_ReadOnlyMixin, admin.TabularInline):
     readonly_fields = fields
 
 
-class CreditNoteBalanceInline(_ReadOnlyMixin, admin.TabularInline):
+class CreditNoteBalanceInline(ReadOnlyMixin, admin.TabularInline):
     model = BalanceTransaction
     fk_name = "credit_note"
     extra = 0
@@ -53,7 +43,7 @@ class CreditNoteBalanceInline(_ReadOnlyMixin, admin.TabularInline):
 
 
 @admin.register(CreditNote)
-class CreditNoteAdmin(_ReadOnlyMixin, admin.ModelAdmin):
+class CreditNoteAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = [
         "number",
         "customer",
@@ -277,7 +267,7 @@ class CouponAdmin(admin.ModelAdmin):
 
 
 @admin.register(Discount)
-class DiscountAdmin(_ReadOnlyMixin, admin.ModelAdmin):
+class DiscountAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = [
         "id",
         "coupon",

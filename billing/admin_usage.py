@@ -4,23 +4,13 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils import timezone
 
+from billing.admin_readonly import ReadOnlyMixin
 from billing.models import UsageAggregate, UsageAlert, UsageEvent
 from billing.services.usage_alerts import usage_alert_create, usage_alert_deactivate
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(UsageAggregate)
-class UsageAggregateAdmin(ReadOnlyAdmin):
+class UsageAggregateAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = [
         "subscription",
         "metric",
@@ -41,7 +31,7 @@ class UsageAggregateAdmin(ReadOnlyAdmin):
 
 
 @admin.register(UsageEvent)
-class UsageEventAdmin(ReadOnlyAdmin):
+class UsageEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """The raw log (millions of rows): no full count, search by exact transaction id."""
 
     list_display = ["transaction_id", "subscription_id", "metric", "timestamp", "value"]
