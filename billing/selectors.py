@@ -20,10 +20,12 @@ from billing.services.usage_billing import (
     ChargeUsage,
     aggregate_lines,
     aggregate_value,
+    in_free_trial,
+    plan_charges,
     usage_due,
     usage_priced,
 )
-from catalog.models import BillableMetric, Charge
+from catalog.models import BillableMetric
 
 S = SubscriptionStatus
 
@@ -51,7 +53,7 @@ def subscription_upcoming_invoice(*, sub: Subscription) -> Invoice:
         if sub.cancel_at_period_end:
             lines = [ln for ln in lines if ln.period_start < sub.current_period_end]
     if as_of is not None:  # usage of the periods ending by then, priced on unsaved copies
-        charges = list(Charge.objects.filter(plan_id=sub.plan_id).select_related("metric"))
+        charges = plan_charges([sub.plan_id]).get(sub.plan_id, [])
         for aggregate in usage_due(as_of).filter(subscription=sub).select_related("metric"):
             lines += aggregate_lines(sub, aggregate, charges)
     lines = [*pending_lines(customer=sub.customer, currency=sub.currency), *lines]
@@ -83,14 +85,11 @@ def subscription_usage(*, sub: Subscription) -> SubscriptionUsage:
         .select_related("metric")
         .order_by()
     }
-    charges = list(
-        Charge.objects.filter(plan_id=sub.plan_id)
-        .select_related("metric")
-        .order_by("position", "pk")
+    priced = usage_priced(
+        plan_charges([sub.plan_id]).get(sub.plan_id, []), aggregates, sub.currency
     )
-    priced = usage_priced(charges, aggregates, sub.currency)
-    if sub.trial_end_at is not None and end is not None and end <= sub.trial_end_at:
-        for p in priced:  # usage in a free trial is not billed
+    if in_free_trial(sub, end):
+        for p in priced:
             p.amount = Decimal(0)
     metrics = [
         (a.metric, aggregate_value(a, a.metric.aggregation))

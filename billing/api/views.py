@@ -1,12 +1,11 @@
 import django_filters
 from django.db.models import Prefetch
-from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from api.views import ApiViewSet, ListRetrieveMixin, lookup_by_id_or_code, lookup_required
+from api.views import ApiViewSet, ListRetrieveMixin, lookup_required
 from billing.api import serializers as s
 from billing.api.usage import SubscriptionUsageOutputSerializer, subscription_usage_body
 from billing.models import BillRun, Invoice, Subscription, SubscriptionAddOn
@@ -149,13 +148,15 @@ class SubscriptionViewSet(ListRetrieveMixin, ApiViewSet):
         )
         return self.respond(sub)
 
+    def lookup_queryset(self):
+        if self.action == "usage":  # read on every request of a metered product: no joins
+            return Subscription.objects.all()
+        return self.get_queryset()
+
     @action(detail=True, methods=["get"])
     def usage(self, request, pk=None):
         """The current period's usage so far, priced as it would bill now."""
-        sub = lookup_by_id_or_code(Subscription.objects.all(), pk, self.code_field)
-        if sub is None:
-            raise Http404
-        return Response(subscription_usage_body(sub))
+        return Response(subscription_usage_body(self.get_object()))
 
     @action(detail=True, methods=["get"], url_path="upcoming-invoice")
     def upcoming_invoice(self, request, pk=None):

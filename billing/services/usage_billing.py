@@ -42,6 +42,21 @@ def charge_price(charge: Charge, aggregate: UsageAggregate | None) -> Decimal:
     return charge_amount(charge.model, charge.properties, value)
 
 
+def plan_charges(plan_ids: Iterable[int]) -> dict[int, list[Charge]]:
+    """The charges of these plans (with their metrics), in position order, by plan id."""
+    charges: dict[int, list[Charge]] = {}
+    for charge in Charge.objects.filter(plan_id__in=set(plan_ids)).select_related("metric"):
+        charges.setdefault(charge.plan_id, []).append(charge)
+    return charges
+
+
+def in_free_trial(sub: Subscription, period_end: datetime | None) -> bool:
+    """Usage of a period that ends within the trial is free."""
+    return (
+        sub.trial_end_at is not None and period_end is not None and period_end <= sub.trial_end_at
+    )
+
+
 @dataclass
 class ChargeUsage:
     charge: Charge
@@ -73,10 +88,9 @@ def aggregate_lines(sub: Subscription, aggregate: UsageAggregate, charges: list[
     late-usage line for the difference. Updates the aggregate's billed fields (the caller
     saves them). Usage in a free trial bills nothing."""
     metric_charges = [c for c in charges if c.metric_id == aggregate.metric_id]
-    trial = sub.trial_end_at is not None and aggregate.period_end <= sub.trial_end_at
     priced = (
         []
-        if trial
+        if in_free_trial(sub, aggregate.period_end)
         else usage_priced(metric_charges, {aggregate.metric_id: aggregate}, sub.currency)
     )
     total = sum((p.amount for p in priced), Decimal(0))
@@ -147,12 +161,8 @@ def usage_lines_due(
     if not aggregates:
         return []
     missing = {a.subscription_id for a in aggregates} - subs.keys()
-    subs = {**subs, **Subscription.objects.select_related("plan").in_bulk(missing)}
-    charges: dict[int, list[Charge]] = {}
-    for charge in Charge.objects.filter(
-        plan_id__in={sub.plan_id for sub in subs.values()}
-    ).select_related("metric"):
-        charges.setdefault(charge.plan_id, []).append(charge)
+    subs = {**subs, **Subscription.objects.in_bulk(missing)}
+    charges = plan_charges(subs[a.subscription_id].plan_id for a in aggregates)
     lines = []
     for aggregate in aggregates:
         sub = subs[aggregate.subscription_id]

@@ -198,52 +198,32 @@ def _new_rows(items: list[Accepted], at: datetime, version: int) -> dict:
     first: dict[tuple, Accepted] = {}
     for item in items:
         first.setdefault(item.key, item)
-    keys = sorted(first)
-    columns: dict[str, list] = {
-        name: []
-        for name in (
-            "customer",
-            "subscription",
-            "metric",
-            "period_start",
-            "period_end",
-            "due_at",
-            "updated_at",
-            "version",
-            "unbilled",
-            "billed_version",
-            "billed_value",
-            "billed_amount",
-            "percentage_fees",
-            "event_count",
-            "value_sum",
-            "unique_count",
-        )
-    }
-    for key in keys:
+    rows = []
+    for key in sorted(first):
         item = first[key]
         start, end = item.period
         ended = item.sub.ended_at
-        for name, value in (
-            ("customer", item.sub.customer_id),
-            ("subscription", item.sub.pk),
-            ("metric", item.metric.pk),
-            ("period_start", start),
-            ("period_end", end),
-            ("due_at", min(end, ended) if ended else end),
-            ("updated_at", at),
-            ("version", version),
-            ("unbilled", True),
-            ("billed_version", 0),
-            ("billed_value", Decimal(0)),
-            ("billed_amount", Decimal(0)),
-            ("percentage_fees", Decimal(0)),
-            ("event_count", 0),
-            ("value_sum", Decimal(0)),
-            ("unique_count", 0),
-        ):
-            columns[name].append(value)
-    return columns
+        rows.append(
+            {
+                "customer": item.sub.customer_id,
+                "subscription": item.sub.pk,
+                "metric": item.metric.pk,
+                "period_start": start,
+                "period_end": end,
+                "due_at": min(end, ended) if ended else end,
+                "updated_at": at,
+                "version": version,
+                "unbilled": True,
+                "billed_version": 0,
+                "billed_value": Decimal(0),
+                "billed_amount": Decimal(0),
+                "percentage_fees": Decimal(0),
+                "event_count": 0,
+                "value_sum": Decimal(0),
+                "unique_count": 0,
+            }
+        )
+    return {name: [row[name] for row in rows] for name in rows[0]}
 
 
 def _aggregates_in_sql(items: list[Accepted], distinct: Counter, at: datetime) -> dict:
