@@ -56,6 +56,13 @@ class Invoice(FSMModelMixin, models.Model):
     status = FSMField(default=I.DRAFT, choices=I.choices, protected=True)
     series = models.CharField(max_length=20, default="INV")
     number = models.CharField(max_length=40, null=True, blank=True, unique=True)
+    payment_reference = models.CharField(
+        max_length=40,
+        null=True,
+        blank=True,
+        unique=True,
+        help_text="The structured reference (ISO 11649) a bank transfer should quote.",
+    )
     bill_run = models.ForeignKey(
         BillRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="invoices"
     )
@@ -84,8 +91,9 @@ class Invoice(FSMModelMixin, models.Model):
         return self.number or f"Draft #{self.pk}"
 
     @transition(field=status, source=I.DRAFT, target=I.OPEN)
-    def finalize(self, *, number: str, at, due_at):
+    def finalize(self, *, number: str, at, due_at, payment_reference: str):
         self.number, self.issued_at, self.due_at = number, at, due_at
+        self.payment_reference = payment_reference
 
     @transition(field=status, source=I.OPEN, target=I.PAID)
     def mark_paid(self, *, at):

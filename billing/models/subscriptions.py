@@ -57,6 +57,12 @@ class Subscription(FSMModelMixin, models.Model):
     ended_at = models.DateTimeField(null=True, blank=True)
     cancel_reason = models.CharField(max_length=100, blank=True)
     cancel_comment = models.TextField(blank=True)
+    churn = models.CharField(
+        max_length=12,
+        blank=True,
+        choices=[("voluntary", "Voluntary"), ("involuntary", "Involuntary (non-payment)")],
+        help_text="Why it ended, for churn reporting.",
+    )
     paused_at = models.DateTimeField(null=True, blank=True)
     scheduled_plan = models.ForeignKey(
         Plan,
@@ -129,8 +135,9 @@ class Subscription(FSMModelMixin, models.Model):
         self.paused_at = None
 
     @transition(field=status, source=LIVE, target=S.CANCELED)
-    def cancel(self, *, at, reason: str = "", comment: str = ""):
+    def cancel(self, *, at, reason: str = "", comment: str = "", involuntary: bool = False):
         self.canceled_at = self.canceled_at or at
+        self.churn = "involuntary" if involuntary else "voluntary"
         self.ended_at = at
         self.cancel_reason = reason or self.cancel_reason
         self.cancel_comment = comment or self.cancel_comment

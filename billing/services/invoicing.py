@@ -18,6 +18,7 @@ from billing.models import (
 from billing.services.credits import invoice_apply_balance, invoice_settle_negative
 from billing.services.discounts import invoices_discount, is_discount_line
 from billing.services.events import Actor, billing_event_record
+from billing.services.references import payment_reference_for
 from customers.models import Customer
 
 
@@ -124,7 +125,12 @@ def invoice_number_take(*, series: str, at: datetime) -> str:
 def invoice_finalize(*, invoice: Invoice, at: datetime, actor: Actor = None) -> Invoice:
     invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
     number = invoice_number_take(series=invoice.series, at=at) if invoice.status == "draft" else ""
-    invoice.finalize(number=number, at=at, due_at=at + timedelta(days=settings.INVOICE_DUE_DAYS))
+    invoice.finalize(
+        number=number,
+        at=at,
+        due_at=at + timedelta(days=settings.INVOICE_DUE_DAYS),
+        payment_reference=payment_reference_for(number),
+    )
     invoice_settle_negative(invoice=invoice, at=at, actor=actor)  # total < 0: to the balance
     invoice_apply_balance(invoice=invoice, at=at, actor=actor)  # the balance pays what it can
     if invoice.status == InvoiceStatus.OPEN and invoice.amount_due == 0:
