@@ -5,6 +5,24 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from api.services import api_key_create
+from billing.defaults import payment_defaults_ensure
+
+
+@pytest.fixture(autouse=True)
+def payment_defaults(request):
+    """The rows migration 0010 makes (gateways, the default dunning campaign), made again when a
+    transactional test has flushed the database before this test."""
+    marker = request.node.get_closest_marker("django_db")
+    transactional = "transactional_db" in request.fixturenames or (
+        marker is not None and marker.kwargs.get("transaction")
+    )
+    if transactional:
+        request.getfixturevalue("transactional_db")
+    elif marker is not None or "db" in request.fixturenames:
+        request.getfixturevalue("db")
+    else:
+        return
+    payment_defaults_ensure()
 
 
 @pytest.fixture(autouse=True)

@@ -17,3 +17,28 @@ def usage_partitions_scheduled() -> int:
     from billing.services.usage_storage import usage_partitions_ensure
 
     return len(usage_partitions_ensure(at=timezone.now()))
+
+
+def payments_resolve_scheduled() -> int:
+    from billing.services.payments import payments_resolve_unknown
+
+    return payments_resolve_unknown(at=timezone.now())
+
+
+def payment_methods_expiring_scheduled() -> int:
+    from billing.services.payment_methods import payment_methods_expiring_notify
+
+    return payment_methods_expiring_notify(at=timezone.now())
+
+
+def dunning_run_scheduled() -> dict:
+    from billing.tasks_dunning import dunning_run_task
+
+    return dunning_run_task()
+
+
+def invoice_collect_task(*, invoice_id: int) -> str:
+    """Charge a just-finalized invoice to the customer's default method (queued on commit)."""
+    from billing.services.collection import invoice_collect
+
+    return invoice_collect(invoice_id=invoice_id, at=timezone.now())

@@ -195,3 +195,29 @@ INVOICE_DRAFT_GRACE_HOURS = env.int("INVOICE_DRAFT_GRACE_HOURS", default=1)
 INVOICE_DUE_DAYS = env.int("INVOICE_DUE_DAYS", default=14)
 # Usage events may carry a timestamp at most this far ahead of the server's clock.
 USAGE_FUTURE_TOLERANCE_SECONDS = env.int("USAGE_FUTURE_TOLERANCE_SECONDS", default=300)
+
+# Payments
+# Fraud checks before every charge (billing.services.fraud); a check that fires holds the
+# payment for review. Amount limits: per currency, [customer age in days, largest charge].
+PAYMENT_FRAUD = {
+    "attempts_per_customer_per_hour": env.int("FRAUD_ATTEMPTS_PER_CUSTOMER_PER_HOUR", default=10),
+    "attempts_per_card_per_hour": env.int("FRAUD_ATTEMPTS_PER_CARD_PER_HOUR", default=5),
+    "amount_limits": {
+        "USD": [[7, "1000"], [30, "5000"]],
+        "EUR": [[7, "1000"], [30, "5000"]],
+        "GBP": [[7, "800"], [30, "4000"]],
+        "CHF": [[7, "1000"], [30, "5000"]],
+        "CAD": [[7, "1300"], [30, "6500"]],
+        "JPY": [[7, "150000"], [30, "750000"]],
+        "KWD": [[7, "300"], [30, "1500"]],
+    },
+    "check_card_country": env.bool("FRAUD_CHECK_CARD_COUNTRY", default=True),
+    "radar_block_levels": ["highest"],
+}
+# A charge with no answer (timeout) is asked about again after this many seconds.
+PAYMENT_UNKNOWN_RESOLVE_AFTER_SECONDS = env.int("PAYMENT_UNKNOWN_RESOLVE_AFTER_SECONDS", default=60)
+# Expiring-card reminders: cards expiring within this many days.
+PAYMENT_METHOD_EXPIRY_NOTICE_DAYS = env.int("PAYMENT_METHOD_EXPIRY_NOTICE_DAYS", default=30)
+# Prefix of the idempotency keys sent to gateways: give each installation sharing one
+# gateway account (staging, production) its own.
+PAYMENT_IDEMPOTENCY_PREFIX = env("PAYMENT_IDEMPOTENCY_PREFIX", default="")

@@ -9,6 +9,7 @@ api_v1 = [
     path("", include("customers.api.urls")),
     path("", include("billing.api.urls")),
     path("", include("billing.api.credits_urls")),
+    path("", include("billing.api.payments_urls")),
 ]
 
 urlpatterns = [

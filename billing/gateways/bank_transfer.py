@@ -1,5 +1,6 @@
 """Bank transfer / manual payments: nothing to call. The customer pays by transfer quoting the
-invoice's payment reference; staff record or import what arrived (billing.services.bank_transfers)."""
+invoice's payment reference; staff record or import what arrived
+(billing.services.bank_transfers)."""
 
 from billing.gateways.base import Adapter, GatewayError
 

@@ -138,6 +138,13 @@ class BalanceTransaction(models.Model):
         on_delete=models.PROTECT,
         related_name="balance_transactions",
     )
+    payment = models.ForeignKey(
+        "billing.Payment",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="balance_transactions",
+    )
     description = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(help_text="When it took effect (the service's `at`).")
     recorded_at = models.DateTimeField(auto_now_add=True)
@@ -164,6 +171,11 @@ class BalanceTransaction(models.Model):
                 fields=["credit_note"],
                 condition=Q(kind="credit_note"),
                 name="balance_credit_note_once",
+            ),
+            models.UniqueConstraint(
+                fields=["payment"],
+                condition=Q(kind="overpayment"),
+                name="balance_overpayment_once",
             ),
         ]
 

@@ -109,9 +109,7 @@ class PaymentMethod(models.Model):
     """A card or bank account on file: the gateway's token and what may be shown of it,
     never a card number."""
 
-    customer = models.ForeignKey(
-        Customer, on_delete=models.PROTECT, related_name="payment_methods"
-    )
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="payment_methods")
     vault = models.CharField(max_length=50, help_text="Where the token lives (see Gateway).")
     kind = models.CharField(max_length=20, choices=MethodKind.choices)
     token = models.CharField(max_length=255, help_text="The gateway's id for it (pm_…).")
@@ -257,7 +255,7 @@ class Payment(FSMModelMixin, models.Model):
     def approve(self):
         pass
 
-    @transition(field=status, source=P.PENDING, target=P.REQUIRES_ACTION)
+    @transition(field=status, source=[P.PENDING, P.UNKNOWN], target=P.REQUIRES_ACTION)
     def require_action(self, *, next_action: dict):
         self.next_action = next_action
 
@@ -293,6 +291,7 @@ class AttemptStatus(models.TextChoices):
     SUCCEEDED = "succeeded", "Succeeded"
     DECLINED = "declined", "Declined"
     REQUIRES_ACTION = "requires_action", "Requires action"
+    PROCESSING = "processing", "Processing (settles later)"
     ERROR = "error", "Gateway error"
     UNKNOWN = "unknown", "Unknown outcome"
     BLOCKED = "blocked", "Blocked by a fraud check"

@@ -15,6 +15,7 @@ from billing.models import (
     InvoiceNumberSequence,
     InvoiceStatus,
 )
+from billing.services.collection import invoice_collect_on_commit
 from billing.services.credits import invoice_apply_balance, invoice_settle_negative
 from billing.services.discounts import invoices_discount, is_discount_line
 from billing.services.events import Actor, billing_event_record
@@ -148,6 +149,7 @@ def invoice_finalize(*, invoice: Invoice, at: datetime, actor: Actor = None) -> 
             async_task, "billing.tasks_documents.invoice_email_send_task", invoice_id=invoice.pk
         )
     )
+    invoice_collect_on_commit(invoice)
     if invoice.status == "paid":
         billing_event_record(
             kind="invoice.paid",

@@ -1,0 +1,117 @@
+"""Refunds: paying back (part of) a succeeded payment through the gateway that took it.
+
+Like a charge: the refund row (PENDING, with its idempotency key) is committed before the
+gateway call, the outcome recorded after. Money received by bank transfer is paid back by
+staff; its refund is recorded as done at once.
+"""
+
+from datetime import datetime
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Sum
+
+from api.errors import StateError
+from billing.gateways import adapter_for
+from billing.gateways.base import GatewayError, Outcome, RefundResult
+from billing.models import GatewayAdapter, Payment, PaymentStatus, Refund, RefundStatus
+from billing.services.events import Actor, billing_event_record
+from catalog.money import format_amount, round_money
+
+REFUNDABLE = [PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_REFUNDED]
+
+
+def payment_refundable(payment: Payment) -> Decimal:
+    """What is left to refund, counting refunds still pending."""
+    pending = (
+        payment.refunds.filter(status=RefundStatus.PENDING).aggregate(total=Sum("amount"))["total"]
+        or 0
+    )
+    return payment.amount - payment.amount_refunded - pending
+
+
+@transaction.atomic
+def _refund_open(*, payment: Payment, amount: Decimal | None, reason: str, at, credit_note):
+    payment = Payment.objects.select_for_update().get(pk=payment.pk)
+    if payment.status not in REFUNDABLE:
+        raise StateError(f"Payment #{payment.pk} is {payment.status}; it cannot be refunded.")
+    left = payment_refundable(payment)
+    amount = left if amount is None else amount
+    if not isinstance(amount, Decimal) or not amount.is_finite() or amount <= 0:
+        raise ValidationError({"amount": ["Give an amount above 0."]})
+    if round_money(amount, payment.currency) != amount:
+        raise ValidationError({"amount": [f"Too many decimal places for {payment.currency}."]})
+    if amount > left:
+        raise ValidationError(
+            {"amount": [f"At most {format_amount(left, payment.currency)} is left to refund."]}
+        )
+    number = payment.refunds.count() + 1
+    return Refund.objects.create(
+        payment=payment,
+        amount=amount,
+        currency=payment.currency,
+        reason=reason[:300],
+        credit_note=credit_note,
+        idempotency_key=f"pay_{payment.pk}_refund_{number}",
+        created_at=at,
+    )
+
+
+@transaction.atomic
+def _refund_record(*, refund: Refund, result: RefundResult, at: datetime, actor: Actor) -> Refund:
+    refund = Refund.objects.select_for_update().get(pk=refund.pk)
+    if refund.status != RefundStatus.PENDING or result.outcome == Outcome.UNKNOWN:
+        return refund
+    payment = Payment.objects.select_for_update().get(pk=refund.payment_id)
+    if result.outcome == Outcome.SUCCEEDED:
+        refund.succeed(at=at, reference=result.reference)
+        payment.record_refund(amount=refund.amount)
+        payment.save()
+        kind = "payment.refunded"
+    else:
+        refund.fail(at=at, message=result.message or "The gateway refused the refund.")
+        kind = "payment.refund_failed"
+    refund.save()
+    billing_event_record(
+        kind=kind,
+        subject=payment,
+        at=at,
+        actor=actor,
+        payload={
+            "refund": refund.pk,
+            "amount": format_amount(refund.amount, refund.currency),
+            "currency": refund.currency,
+            "reason": refund.reason,
+        },
+    )
+    return refund
+
+
+def payment_refund(
+    *,
+    payment: Payment,
+    at: datetime,
+    amount: Decimal | None = None,
+    reason: str = "",
+    credit_note=None,
+    actor: Actor = None,
+) -> Refund:
+    """Refund `amount` (default: all that is left) of a succeeded payment."""
+    refund = _refund_open(
+        payment=payment, amount=amount, reason=reason, at=at, credit_note=credit_note
+    )
+    payment = refund.payment
+    if payment.gateway is None or payment.gateway.adapter == GatewayAdapter.BANK_TRANSFER:
+        result = RefundResult(Outcome.SUCCEEDED, reference="paid back by staff")
+    else:
+        try:
+            result = adapter_for(payment.gateway).refund(
+                idempotency_key=refund.idempotency_key,
+                reference=payment.gateway_reference,
+                amount=refund.amount,
+                currency=refund.currency,
+            )
+        except GatewayError as error:
+            result = RefundResult(Outcome.ERROR, message=error.message)
+    return _refund_record(refund=refund, result=result, at=at, actor=actor)

@@ -1,0 +1,40 @@
+"""Building blocks of the payment tests: an open invoice of a customer, a card on file."""
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from django.db import transaction
+
+from billing.models import InvoiceLine, LineKind
+from billing.services.invoicing import invoice_create, invoice_finalize
+from billing.services.payment_methods import payment_method_attach
+from billing.tests import factories
+
+AT = datetime(2026, 3, 10, 12, tzinfo=UTC)
+
+
+def open_invoice(customer, amount="25.00", currency=None, at=AT, description="Setup fee"):
+    currency = currency or customer.currency
+    line = InvoiceLine(
+        customer=customer,
+        currency=currency,
+        kind=LineKind.ONE_TIME,
+        description=description,
+        quantity=Decimal(1),
+        unit_amount=Decimal(amount),
+        amount=Decimal(amount),
+    )
+    with transaction.atomic():
+        invoice = invoice_create(customer=customer, currency=currency, lines=[line], at=at)
+        return invoice_finalize(invoice=invoice, at=at)
+
+
+def card(customer, token="tok_visa", gateway="sandbox", default=True, at=AT):  # noqa: S107
+    return payment_method_attach(
+        customer=customer, gateway=gateway, token=token, make_default=default, at=at
+    )
+
+
+def customer_with_card(external_id="acme", token="tok_visa", currency="USD", **kwargs):  # noqa: S107
+    customer = factories.customer(external_id=external_id, currency=currency, **kwargs)
+    return customer, card(customer, token=token)
