@@ -276,6 +276,15 @@ def _apply_outcome(
         payment.save()
 
 
+def _locked_payment(payment: Payment) -> Payment:
+    """The payment, locked (not its invoice: the caller locked that first)."""
+    return (
+        Payment.objects.select_for_update(of=("self",))
+        .select_related("invoice", "gateway")
+        .get(pk=payment.pk)
+    )
+
+
 @transaction.atomic
 def _attempt_finish(
     *, attempt: PaymentAttempt, result: ChargeResult, at: datetime, actor: Actor
@@ -283,7 +292,7 @@ def _attempt_finish(
     payment = Payment.objects.get(pk=attempt.payment_id)
     if payment.invoice_id:
         Invoice.objects.select_for_update().get(pk=payment.invoice_id)
-    payment = Payment.objects.select_for_update(of=("self",)).select_related("invoice").get(pk=payment.pk)
+    payment = _locked_payment(payment)
     attempt = PaymentAttempt.objects.select_for_update().get(pk=attempt.pk)
     if attempt.status not in (A.STARTED, A.UNKNOWN, A.PROCESSING, A.REQUIRES_ACTION):
         return payment  # recorded already (a webhook or the janitor was faster)
@@ -301,7 +310,7 @@ def _attempt_finish(
 def _payment_fail(*, payment: Payment, code: str, message: str, at: datetime, actor: Actor):
     if payment.invoice_id:
         Invoice.objects.select_for_update().get(pk=payment.invoice_id)
-    payment = Payment.objects.select_for_update(of=("self",)).select_related("invoice").get(pk=payment.pk)
+    payment = _locked_payment(payment)
     if payment.status != P.PENDING:
         return payment
     payment.fail(at=at, code=code, message=message)
