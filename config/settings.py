@@ -150,6 +150,12 @@ SPECTACULAR_SETTINGS = {
         "CouponKindEnum": "billing.models.CouponKind",
         "BalanceTransactionKindEnum": "billing.models.BalanceTransactionKind",
         "UsageAlertKindEnum": "billing.models.UsageAlertKind",
+        "PaymentMethodKindEnum": "billing.models.MethodKind",
+        "PaymentStatusEnum": "billing.models.PaymentStatus",
+        "PaymentAttemptStatusEnum": "billing.models.AttemptStatus",
+        "PaymentSourceEnum": "billing.models.PaymentSource",
+        "RefundStatusEnum": "billing.models.RefundStatus",
+        "PaymentMethodStatusEnum": "billing.models.PaymentMethodStatus",
     },
 }
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)

@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from api.errors import api_not_found
+from billing.views_sandbox import sandbox_authenticate
 
 api_v1 = [
     path("", include("catalog.api.urls")),
@@ -18,6 +19,11 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("stripe/", include("djstripe.urls", namespace="djstripe")),
+    path(
+        "sandbox/authenticate/<str:reference>/",
+        sandbox_authenticate,
+        name="sandbox-authenticate",
+    ),
 ]
 
 

@@ -33,6 +33,7 @@ from billing.models import (
     InvoiceLine,
     InvoiceStatus,
 )
+from billing.services.dunning import dunning_payment_succeeded
 from billing.services.events import Actor, billing_event_record
 from catalog.money import format_amount, round_money
 from customers.models import Customer
@@ -314,6 +315,7 @@ def credit_note_issue(
                 "by": "credit_note",
             },
         )
+        dunning_payment_succeeded(invoice=invoice, at=at, actor=actor)
     else:
         invoice.save()
     return note

@@ -18,6 +18,7 @@ from billing.models import (
 from billing.services.collection import invoice_collect_on_commit
 from billing.services.credits import invoice_apply_balance, invoice_settle_negative
 from billing.services.discounts import invoices_discount, is_discount_line
+from billing.services.dunning import dunning_invoice_closed, dunning_payment_succeeded
 from billing.services.events import Actor, billing_event_record
 from billing.services.references import payment_reference_for
 from customers.models import Customer
@@ -167,6 +168,7 @@ def invoice_void(*, invoice: Invoice, at: datetime, actor: Actor = None) -> Invo
     invoice.void(at=at)
     invoice.save()
     billing_event_record(kind="invoice.voided", subject=invoice, at=at, actor=actor)
+    dunning_invoice_closed(invoice=invoice, at=at, outcome="voided", actor=actor)
     return invoice
 
 
@@ -183,4 +185,5 @@ def invoice_mark_paid(*, invoice: Invoice, at: datetime, actor: Actor = None) ->
         actor=actor,
         payload={"number": invoice.number, "amount_paid": invoice.amount_paid},
     )
+    dunning_payment_succeeded(invoice=invoice, at=at, actor=actor)
     return invoice

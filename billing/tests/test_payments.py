@@ -247,3 +247,60 @@ def test_the_gateway_report_applies_once():
     assert BillingEvent.objects.filter(kind="payment.succeeded").count() == 1
     unknown = payments.payment_gateway_report(reference="pi_not_ours", result=report, at=AT)
     assert unknown is None
+
+
+def test_the_sandbox_authentication_page_completes_a_3ds_payment(client):
+    customer, _ = customer_with_card(token="tok_threeDSecureRequired")
+    invoice = open_invoice(customer)
+    payment = collect(invoice)
+    url = payment.next_action["url"]
+    page = client.get(url)
+    assert page.status_code == 200
+    assert b"Complete authentication" in page.content
+    assert client.post(url, {"result": "succeed"}).status_code == 302
+    payment.refresh_from_db()
+    invoice.refresh_from_db()
+    assert payment.status == "succeeded"
+    assert invoice.status == InvoiceStatus.PAID
+    assert b"Complete authentication" not in client.get(url).content
+    assert client.get("/sandbox/authenticate/sbx_ch_nope/").status_code == 404
+
+
+def test_failed_authentication_fails_the_payment():
+    customer, _ = customer_with_card(token="tok_threeDSecureRequired")
+    payment = collect(open_invoice(customer))
+    sandbox_charge_settle(reference=payment.gateway_reference, succeed=False)
+    payment = payments.payment_refresh(payment=payment, at=AT)
+    assert (payment.status, payment.failure_code) == ("failed", "authentication_failed")
+
+
+def test_a_finalized_invoice_is_collected_from_the_default_card(django_capture_on_commit_callbacks):
+    from billing.services.collection import invoice_collect
+
+    customer, _ = customer_with_card()
+    with django_capture_on_commit_callbacks() as callbacks:
+        invoice = open_invoice(customer, "9.00")
+    queued = [c for c in callbacks if "invoice_collect_task" in str(getattr(c, "args", ""))]
+    assert len(queued) == 1
+    assert invoice_collect(invoice_id=invoice.pk, at=AT) == "succeeded"
+    assert invoice_collect(invoice_id=invoice.pk, at=AT) == "nothing_due"
+    invoice.refresh_from_db()
+    assert invoice.status == InvoiceStatus.PAID
+    no_card = factories.customer(external_id="nocard")
+    with django_capture_on_commit_callbacks() as callbacks:
+        open_invoice(no_card)
+    assert not [c for c in callbacks if "invoice_collect_task" in str(getattr(c, "args", ""))]
+
+
+def test_expiring_cards_are_announced_once():
+    from billing.services.payment_methods import payment_methods_expiring_notify
+
+    customer, method = customer_with_card()
+    assert payment_methods_expiring_notify(at=AT) == 0  # 12/2034 is far away
+    method.exp_month, method.exp_year = 3, 2026
+    method.save()
+    assert payment_methods_expiring_notify(at=AT) == 1
+    assert payment_methods_expiring_notify(at=AT + timedelta(days=1)) == 0
+    event = BillingEvent.objects.get(kind="payment_method.expiring")
+    assert event.payload["expires_on"] == "2026-04-01"
+    assert event.customer_id == customer.pk
