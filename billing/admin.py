@@ -651,4 +651,5 @@ class InvoiceNumberSequenceAdmin(admin.ModelAdmin):
 
 
 import billing.admin_credits  # noqa: E402, F401 - credit notes, balances, coupons
+import billing.admin_payments  # noqa: E402, F401 - payments, refunds, methods, gateways, routing
 import billing.admin_usage  # noqa: E402, F401 - usage aggregates, events, alerts
