@@ -8,6 +8,7 @@ staff; its refund is recorded as done at once.
 from datetime import datetime
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Sum
@@ -53,7 +54,7 @@ def _refund_open(*, payment: Payment, amount: Decimal | None, reason: str, at, c
         currency=payment.currency,
         reason=reason[:300],
         credit_note=credit_note,
-        idempotency_key=f"pay_{payment.pk}_refund_{number}",
+        idempotency_key=f"{settings.PAYMENT_IDEMPOTENCY_PREFIX}pay_{payment.pk}_refund_{number}",
         created_at=at,
     )
 

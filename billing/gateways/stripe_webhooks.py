@@ -1,0 +1,74 @@
+"""Stripe webhooks, received by dj-stripe: what became of our charges, and fraud warnings.
+
+dj-stripe's endpoint (`/stripe/webhook/<uuid>/`) checks the signature against
+`WebhookEndpoint.secret`, stores the Event — its id is unique, so a redelivered event is not
+processed again — and sends `WEBHOOK_SIGNALS[type]` inside its transaction, after its own
+handlers have synced the object. Each receiver here extracts ids and calls one service. A
+receiver that raises rolls the Event back; dj-stripe answers 500 and Stripe delivers again.
+
+Connected by `billing.apps.BillingConfig.ready()`.
+"""
+
+import logging
+
+from django.dispatch import receiver
+from django.utils import timezone
+from djstripe.models import Event
+from djstripe.signals import WEBHOOK_SIGNALS
+
+from billing.gateways.stripe import StripeAdapter, intent_result
+from billing.models import Gateway, GatewayAdapter
+from billing.services.payments import payment_gateway_report, payment_method_risk_report
+
+logger = logging.getLogger(__name__)
+PAYMENT_INTENT_EVENTS = [
+    "payment_intent.succeeded",
+    "payment_intent.payment_failed",
+    "payment_intent.processing",
+    "payment_intent.requires_action",
+]
+
+
+def _at(event: Event):
+    """When it happened at Stripe (the event's creation), for the service's `at`."""
+    return event.created or timezone.now()
+
+
+def _stripe_gateway() -> Gateway | None:
+    return Gateway.objects.filter(adapter=GatewayAdapter.STRIPE).order_by("priority").first()
+
+
+@receiver(
+    [WEBHOOK_SIGNALS[kind] for kind in PAYMENT_INTENT_EVENTS],
+    sender=Event,
+    dispatch_uid="billing.stripe.payment_intent",
+)
+def payment_intent_changed(sender, event: Event, **kwargs) -> None:
+    """A PaymentIntent succeeded, failed, is settling (ACH/SEPA) or needs 3-D Secure."""
+    intent = event.data["object"]
+    payment_gateway_report(
+        reference=intent["id"],
+        result=intent_result(intent),
+        at=_at(event),
+        idempotency_key=(intent.get("metadata") or {}).get("idempotency_key", ""),
+    )
+
+
+@receiver(
+    WEBHOOK_SIGNALS["radar.early_fraud_warning.created"],
+    sender=Event,
+    dispatch_uid="billing.stripe.early_fraud_warning",
+)
+def early_fraud_warning_created(sender, event: Event, **kwargs) -> None:
+    """The card issuer reports a charge as likely fraud: its card is rated `highest`."""
+    warning = event.data["object"]
+    gateway = _stripe_gateway()
+    charge = warning.get("charge")
+    charge_id = charge.get("id") if isinstance(charge, dict) else charge
+    if gateway is None or not charge_id:
+        logger.warning("Early fraud warning %s: no Stripe gateway or charge", warning.get("id"))
+        return
+    token = StripeAdapter(gateway.options).charge_payment_method(charge_id)
+    payment_method_risk_report(
+        vault=gateway.vault, token=token, risk_level="highest", at=_at(event)
+    )
