@@ -650,6 +650,8 @@ class InvoiceNumberSequenceAdmin(admin.ModelAdmin):
         return False
 
 
+import billing.admin_bank  # noqa: E402, F401 - bank transfers, reconciliation report
 import billing.admin_credits  # noqa: E402, F401 - credit notes, balances, coupons
+import billing.admin_dunning  # noqa: E402, F401 - dunning campaigns and cases
 import billing.admin_payments  # noqa: E402, F401 - payments, refunds, methods, gateways, routing
 import billing.admin_usage  # noqa: E402, F401 - usage aggregates, events, alerts

@@ -11,6 +11,7 @@ api_v1 = [
     path("", include("billing.api.urls")),
     path("", include("billing.api.credits_urls")),
     path("", include("billing.api.payments_urls")),
+    path("", include("billing.api.bank_transfers_urls")),
 ]
 
 urlpatterns = [

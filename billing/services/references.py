@@ -26,12 +26,17 @@ def is_valid_reference(reference: str) -> bool:
 
 def payment_references_in(text: str) -> list[str]:
     """Every valid RF reference quoted in a remittance text, compacted, in order."""
+    text = (text or "").upper()
+    starts = [match.start() for match in re.finditer(r"RF\s?\d\d", text)]
     found = []
-    for match in _RF.finditer(text or ""):
-        compact = re.sub(r"\s", "", match.group(0).upper())
+    for start, end in zip(starts, [*starts[1:], len(text)], strict=True):
+        match = _RF.match(text, start, end)  # a reference ends where the next one starts
+        if match is None:
+            continue
+        compact = re.sub(r"\s", "", match.group(0))
         # The body may run into the next word: take the longest valid prefix.
-        for end in range(len(compact), 4, -1):
-            if is_valid_reference(compact[:end]):
-                found.append(compact[:end])
+        for length in range(len(compact), 4, -1):
+            if is_valid_reference(compact[:length]):
+                found.append(compact[:length])
                 break
     return found
