@@ -42,3 +42,12 @@ def invoice_collect_task(*, invoice_id: int) -> str:
     from billing.services.collection import invoice_collect
 
     return invoice_collect(invoice_id=invoice_id, at=timezone.now())
+
+
+def credit_note_refund_task(*, credit_note_id: int) -> int:
+    """Pay back what a credit note refunds (queued on commit by `credit_note_issue`)."""
+    from billing.models import CreditNote
+    from billing.services.refunds import credit_note_refund
+
+    note = CreditNote.objects.get(pk=credit_note_id)
+    return len(credit_note_refund(credit_note=note, at=timezone.now()))

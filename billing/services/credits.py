@@ -17,10 +17,12 @@ Lock order: the invoice, then the customer (as `invoice_finalize` does).
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet, Sum
+from django_q.tasks import async_task
 
 from api.errors import StateError
 from billing.models import (
@@ -287,7 +289,10 @@ def credit_note_issue(
         kind="credit_note.issued", subject=note, at=at, actor=actor, payload=payload
     )
     if refund:
-        # Payments and gateways come later: their refund service consumes this event.
+        # Paid back through the gateways after commit (billing.services.refunds).
+        transaction.on_commit(
+            partial(async_task, "billing.tasks.credit_note_refund_task", credit_note_id=note.pk)
+        )
         billing_event_record(
             kind="credit_note.refund_requested",
             subject=note,

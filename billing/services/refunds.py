@@ -16,7 +16,14 @@ from django.db.models import Sum
 from api.errors import StateError
 from billing.gateways import adapter_for
 from billing.gateways.base import GatewayError, Outcome, RefundResult
-from billing.models import GatewayAdapter, Payment, PaymentStatus, Refund, RefundStatus
+from billing.models import (
+    CreditNote,
+    GatewayAdapter,
+    Payment,
+    PaymentStatus,
+    Refund,
+    RefundStatus,
+)
 from billing.services.events import Actor, billing_event_record
 from catalog.money import format_amount, round_money
 
@@ -116,3 +123,36 @@ def payment_refund(
         except GatewayError as error:
             result = RefundResult(Outcome.ERROR, message=error.message)
     return _refund_record(refund=refund, result=result, at=at, actor=actor)
+
+
+def credit_note_refund(*, credit_note: CreditNote, at: datetime, actor: Actor = None) -> list:
+    """Pay back a credit note's `refund_amount` from the payments of its invoice, newest
+    first. Safe to rerun: what its earlier refunds cover is not refunded again."""
+    requested = credit_note.refund_amount - (
+        Refund.objects.filter(
+            credit_note=credit_note, status__in=[RefundStatus.PENDING, RefundStatus.SUCCEEDED]
+        ).aggregate(total=Sum("amount"))["total"]
+        or 0
+    )
+    payments = Payment.objects.filter(
+        allocations__invoice_id=credit_note.invoice_id, status__in=REFUNDABLE
+    ).order_by("-succeeded_at", "-pk")
+    made = []
+    for payment in payments:
+        amount = min(requested, payment_refundable(payment))
+        if amount <= 0:
+            continue
+        refund = payment_refund(
+            payment=payment,
+            at=at,
+            amount=amount,
+            reason=f"Credit note {credit_note.number}",
+            credit_note=credit_note,
+            actor=actor,
+        )
+        made.append(refund)
+        if refund.status != RefundStatus.FAILED:
+            requested -= amount
+        if requested <= 0:
+            break
+    return made

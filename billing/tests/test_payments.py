@@ -304,3 +304,24 @@ def test_expiring_cards_are_announced_once():
     event = BillingEvent.objects.get(kind="payment_method.expiring")
     assert event.payload["expires_on"] == "2026-04-01"
     assert event.customer_id == customer.pk
+
+
+def test_a_credit_note_refund_is_paid_back_through_the_gateway_once():
+    from billing.services.credits import credit_note_issue
+
+    customer, _ = customer_with_card()
+    invoice = open_invoice(customer, "30.00")
+    payment = collect(invoice)
+    note = credit_note_issue(
+        invoice=invoice, at=AT, reason="other", refund=Decimal("10.00"), lines=None
+    )
+    [refund] = refunds.credit_note_refund(credit_note=note, at=AT)
+    assert (refund.status, refund.amount, refund.credit_note_id) == (
+        "succeeded",
+        Decimal("10.00"),
+        note.pk,
+    )
+    assert refunds.credit_note_refund(credit_note=note, at=AT) == []  # a rerun pays nothing twice
+    payment.refresh_from_db()
+    assert payment.status == "partially_refunded"
+    assert SandboxCharge.objects.get().amount_refunded == 1000
