@@ -29,7 +29,7 @@ def payment_references_in(text: str) -> list[str]:
     text = (text or "").upper()
     starts = [match.start() for match in re.finditer(r"RF\s?\d\d", text)]
     found = []
-    for start, end in zip(starts, [*starts[1:], len(text)], strict=True):
+    for start, end in zip(starts, [*starts[1:], len(text)][: len(starts)], strict=True):
         match = _RF.match(text, start, end)  # a reference ends where the next one starts
         if match is None:
             continue

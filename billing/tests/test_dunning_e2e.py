@@ -3,18 +3,16 @@ invoice's charge is declined, the scheduled job retries on days 1, 3, 5 and 7, t
 (or cancels); or a new card attached meanwhile pays the invoice. Tasks run inline (django-q2
 sync) when the test's on-commit callbacks run. Also the admin's case actions."""
 
-import importlib
 import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
 from django.db import connection
-from django.urls import NoReverseMatch, clear_url_caches, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django_q.conf import Conf
 
-import billing.admin_dunning  # noqa: F401 - until billing/admin.py imports it
 from billing.models import (
     BillingEvent,
     DunningCampaign,
@@ -167,17 +165,6 @@ def test_a_new_card_during_dunning_pays_and_recovers(declined, clock, on_commit)
 
 
 # Admin
-@pytest.fixture
-def dunning_admin(settings):
-    """Until billing/admin.py imports billing.admin_dunning, the URLconf may have been built
-    before this module registered it: rebuild it then (a no-op once the import is there)."""
-    try:
-        reverse("admin:billing_dunningcase_changelist")
-    except NoReverseMatch:
-        importlib.reload(importlib.import_module(settings.ROOT_URLCONF))
-        clear_url_caches()
-
-
 def act(client, action, *cases):
     url = reverse("admin:billing_dunningcase_changelist")
     data = {"action": action, "_selected_action": [case.pk for case in cases]}
@@ -188,7 +175,7 @@ def messages_of(response) -> list[str]:
     return [str(m) for m in response.context["messages"]]
 
 
-def test_admin_retry_now(declined, dunning_admin, admin_client, admin_user):
+def test_admin_retry_now(declined, admin_client, admin_user):
     sub, invoice, case = declined
     [message] = messages_of(act(admin_client, "retry_now", case))
     assert message.endswith("the charge failed again.")
@@ -204,7 +191,7 @@ def test_admin_retry_now(declined, dunning_admin, admin_client, admin_user):
     assert "not active" in message
 
 
-def test_admin_close_and_pages(declined, dunning_admin, admin_client):
+def test_admin_close_and_pages(declined, admin_client):
     sub, invoice, case = declined
     url = reverse("admin:billing_dunningcase_changelist")
     for query in ({}, {"status__exact": "active"}, {"q": invoice.number}, {"q": "acme"}):
@@ -220,7 +207,7 @@ def test_admin_close_and_pages(declined, dunning_admin, admin_client):
     )
 
 
-def test_admin_campaign_form_checks_the_schedule(dunning_admin, admin_client, db):
+def test_admin_campaign_form_checks_the_schedule(admin_client, db):
     url = reverse("admin:billing_dunningcampaign_add")
     data = {
         "code": "strict",
