@@ -139,7 +139,11 @@ def bank_statement_import(
     row changes nothing and is reported with its row number (the header is row 1).
     Outgoing payments (negative amounts) are skipped and reported."""
     result = ImportResult()
-    rows = _rows(_decoded(file))
+    try:
+        rows = _rows(_decoded(file))
+    except csv.Error as error:  # e.g. a stray carriage return: not a CSV we can read
+        result.errors.append((1, f"Not a readable CSV file: {error}."))
+        return result
     if not rows:
         result.errors.append((1, "The file is empty."))
         return result

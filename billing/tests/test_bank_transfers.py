@@ -371,3 +371,13 @@ def test_concurrent_deliveries_of_one_transfer_make_one_payment():
     assert sorted(created) == [False] * (workers - 1) + [True]
     assert (BankTransfer.objects.count(), Payment.objects.count()) == (1, 1)
     assert Invoice.objects.get(pk=invoice.pk).amount_paid == D("25.00")
+
+
+def test_a_file_that_is_not_csv_is_reported_not_raised():
+    from billing.services.bank_statements import bank_statement_import
+
+    result = bank_statement_import(
+        file=b'date,amount\r"x\ry', filename="x.csv", at=datetime(2026, 3, 1, tzinfo=UTC)
+    )
+    assert result.errors
+    assert result.errors[0][0] == 1
