@@ -1,17 +1,19 @@
 """Fixtures shared by every app's tests."""
 
 import pytest
+from django.contrib.auth.models import Group
 from django.db import connection
 from rest_framework.test import APIClient
 
 from api.services import api_key_create
 from billing.defaults import payment_defaults_ensure
+from reports.staff_groups import sync_staff_groups
 
 
 @pytest.fixture(autouse=True)
-def payment_defaults(request):
-    """The rows migration 0010 makes (gateways, the default dunning campaign), made again when a
-    transactional test has flushed the database before this test."""
+def migration_data(request):
+    """Rows that migrations make (gateways, the default dunning campaign, staff groups), made
+    again when a transactional test has flushed the database before this test."""
     marker = request.node.get_closest_marker("django_db")
     transactional = "transactional_db" in request.fixturenames or (
         marker is not None and marker.kwargs.get("transaction")
@@ -23,6 +25,8 @@ def payment_defaults(request):
     else:
         return
     payment_defaults_ensure()
+    if not Group.objects.filter(name="finance").exists():
+        sync_staff_groups()
 
 
 @pytest.fixture(autouse=True)
