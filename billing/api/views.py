@@ -178,6 +178,9 @@ class InvoiceFilter(django_filters.FilterSet):
     finalize=extend_schema(tags=["invoices"], request=None, responses=s.InvoiceOutputSerializer),
     void=extend_schema(tags=["invoices"], request=None, responses=s.InvoiceOutputSerializer),
     mark_paid=extend_schema(tags=["invoices"], request=None, responses=s.InvoiceOutputSerializer),
+    mark_uncollectible=extend_schema(
+        tags=["invoices"], request=None, responses=s.InvoiceOutputSerializer
+    ),
 )
 class InvoiceViewSet(ListRetrieveMixin, ApiViewSet):
     queryset = Invoice.objects.select_related("customer").prefetch_related("lines")
@@ -200,6 +203,14 @@ class InvoiceViewSet(ListRetrieveMixin, ApiViewSet):
     def void(self, request, pk=None):
         return self._refetch(
             invoicing.invoice_void(invoice=self.get_object(), at=timezone.now(), actor=request.auth)
+        )
+
+    @action(detail=True, methods=["post"], url_path="mark-uncollectible")
+    def mark_uncollectible(self, request, pk=None):
+        return self._refetch(
+            invoicing.invoice_mark_uncollectible(
+                invoice=self.get_object(), at=timezone.now(), actor=request.auth
+            )
         )
 
     @action(detail=True, methods=["post"], url_path="mark-paid")

@@ -187,3 +187,20 @@ def invoice_mark_paid(*, invoice: Invoice, at: datetime, actor: Actor = None) ->
     )
     dunning_payment_succeeded(invoice=invoice, at=at, actor=actor)
     return invoice
+
+
+@transaction.atomic
+def invoice_mark_uncollectible(*, invoice: Invoice, at: datetime, actor: Actor = None) -> Invoice:
+    """Write off an open invoice: nothing more is collected or chased (its dunning ends)."""
+    invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    invoice.mark_uncollectible()
+    invoice.save()
+    billing_event_record(
+        kind="invoice.marked_uncollectible",
+        subject=invoice,
+        at=at,
+        actor=actor,
+        payload={"number": invoice.number, "amount_due": invoice.amount_due},
+    )
+    dunning_invoice_closed(invoice=invoice, at=at, outcome="uncollectible", actor=actor)
+    return invoice

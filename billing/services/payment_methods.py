@@ -74,7 +74,7 @@ def payment_method_attach(
         stored = adapter.payment_method_store(gateway_customer_id=customer_ref, token=token)
     except GatewayError as error:
         raise DomainError(error.message, code=error.code, field="token") from None
-    return _method_save(
+    method = _method_save(
         customer=customer,
         gateway=gateway,
         stored=stored,
@@ -83,6 +83,9 @@ def payment_method_attach(
         at=at,
         actor=actor,
     )
+    # After the customer's lock is released: dunning locks invoices and cases before customers.
+    dunning_payment_method_added(customer=customer, at=at, actor=actor)
+    return method
 
 
 @transaction.atomic
@@ -115,7 +118,6 @@ def _method_save(*, customer, gateway, stored, customer_ref, make_default, at, a
         actor=actor,
         payload={"label": method.label, "default": make_default, "gateway": gateway.code},
     )
-    dunning_payment_method_added(customer=customer, at=at)
     return method
 
 
@@ -124,14 +126,22 @@ def _locked_method(method: PaymentMethod) -> PaymentMethod:
     return PaymentMethod.objects.select_for_update().get(pk=method.pk)
 
 
-@transaction.atomic
 def payment_method_set_default(
     *, method: PaymentMethod, at: datetime, actor: Actor = None
 ) -> PaymentMethod:
+    with transaction.atomic():
+        method, changed = _default_set(method, at, actor)
+    if changed:  # after the customer's lock is released (see payment_method_attach)
+        dunning_payment_method_added(customer=method.customer, at=at, actor=actor)
+    return method
+
+
+def _default_set(method: PaymentMethod, at: datetime, actor: Actor) -> tuple[PaymentMethod, bool]:
     method = _locked_method(method)
     if method.status != ACTIVE:
         raise StateError("A detached payment method cannot be the default.")
-    if not method.is_default:
+    changed = not method.is_default
+    if changed:
         PaymentMethod.objects.filter(
             customer_id=method.customer_id, status=ACTIVE, is_default=True
         ).update(is_default=False)
@@ -144,8 +154,7 @@ def payment_method_set_default(
             actor=actor,
             payload={"label": method.label},
         )
-        dunning_payment_method_added(customer=method.customer, at=at)
-    return method
+    return method, changed
 
 
 @transaction.atomic

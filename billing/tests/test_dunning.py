@@ -240,6 +240,18 @@ def test_a_voided_invoice_closes_its_case_and_releases_the_subscriptions(sub, in
     dunning.dunning_invoice_closed(invoice=invoice, at=AT + DAY, outcome="void")  # no-op
 
 
+@pytest.mark.parametrize("write_off", ["void", "uncollectible"])
+def test_voiding_or_writing_off_the_invoice_ends_its_dunning(api, sub, invoice, write_off):
+    case = fail(invoice)
+    assert status(sub) == "past_due"
+    path = "void" if write_off == "void" else "mark-uncollectible"
+    response = api.post(f"/api/v1/invoices/{invoice.pk}/{path}/")
+    assert response.status_code == 200
+    assert response.json()["status"] == write_off
+    case.refresh_from_db()
+    assert (case.status, status(sub)) == ("closed", "active")
+
+
 def test_staff_close_only_an_active_case(invoice):
     case = fail(invoice)
     dunning.dunning_case_close(case=case, at=AT, actor="staff")
