@@ -23,6 +23,7 @@ from django.utils.html import format_html
 from django_fsm import TransitionNotAllowed
 
 from api.errors import DomainError
+from billing.admin_forms import customer_field
 from billing.api.bank_transfers import ReconciliationOutputSerializer
 from billing.models import BankTransfer, BankTransferStatus, Invoice
 from billing.services.bank_statements import bank_statement_import
@@ -33,7 +34,6 @@ from billing.services.bank_transfers import (
     bank_transfer_record,
 )
 from billing.services.reconciliation import reconciliation_report
-from customers.models import Customer
 
 BTS = BankTransferStatus
 REFUSED = (ValidationError, DomainError, TransitionNotAllowed)
@@ -65,13 +65,7 @@ class BankTransferAddForm(forms.ModelForm):
 
 
 class BankTransferAssignForm(forms.Form):
-    customer = forms.ModelChoiceField(
-        queryset=Customer.objects.filter(archived_at__isnull=True),
-        to_field_name="external_id",
-        widget=forms.TextInput,
-        help_text="The customer's external_id.",
-        error_messages={"invalid_choice": "No active customer has this external_id."},
-    )
+    customer = customer_field()
     invoices = forms.CharField(
         required=False,
         help_text="Invoice numbers to pay, in order, separated by spaces or commas. Empty: the "

@@ -19,6 +19,7 @@ from django.utils.html import format_html
 from django_fsm import TransitionNotAllowed
 
 from api.errors import DomainError
+from billing.admin_forms import customer_field
 from billing.admin_readonly import ReadOnlyMixin
 from billing.models import (
     Invoice,
@@ -136,13 +137,7 @@ class RefundForm(forms.Form):
 
 
 class RecordPaymentForm(forms.Form):
-    customer = forms.ModelChoiceField(
-        queryset=Customer.objects.filter(archived_at__isnull=True),
-        to_field_name="external_id",
-        widget=forms.TextInput,
-        help_text="The customer's external_id.",
-        error_messages={"invalid_choice": "No active customer has this external_id."},
-    )
+    customer = customer_field()
     amount = forms.DecimalField(max_digits=19, decimal_places=4)
     currency = forms.CharField(max_length=3, required=False, help_text="Empty: the customer's.")
     invoices = forms.CharField(

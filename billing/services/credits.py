@@ -306,7 +306,7 @@ def credit_note_issue(
             },
         )
     if open_before and invoice.amount_due == 0:
-        _mark_paid_keeping_amount_paid(invoice, at)
+        mark_paid_keeping_amount_paid(invoice, at)
         invoice.save()
         billing_event_record(
             kind="invoice.paid",
@@ -326,7 +326,7 @@ def credit_note_issue(
     return note
 
 
-def _mark_paid_keeping_amount_paid(invoice: Invoice, at: datetime) -> None:
+def mark_paid_keeping_amount_paid(invoice: Invoice, at: datetime) -> None:
     """`mark_paid`, but `amount_paid` stays what was actually paid: an amount due that a
     credit note or a negative total took to 0 was not paid."""
     paid = invoice.amount_paid
@@ -371,7 +371,7 @@ def invoice_apply_balance(*, invoice: Invoice, at: datetime, actor: Actor = None
         },
     )
     if invoice.amount_due == 0:
-        _mark_paid_keeping_amount_paid(invoice, at)
+        mark_paid_keeping_amount_paid(invoice, at)
     return applied
 
 
@@ -408,7 +408,7 @@ def invoice_settle_negative(*, invoice: Invoice, at: datetime, actor: Actor = No
             "currency": invoice.currency,
         },
     )
-    _mark_paid_keeping_amount_paid(invoice, at)
+    mark_paid_keeping_amount_paid(invoice, at)
     return credit
 
 

@@ -24,6 +24,7 @@ from billing.models import (
     PaymentSource,
     PaymentStatus,
 )
+from billing.services.credits import mark_paid_keeping_amount_paid
 from billing.services.dunning import dunning_payment_succeeded
 from billing.services.events import Actor, billing_event_record
 from catalog.money import currency_precision, format_amount, round_money
@@ -53,9 +54,7 @@ def open_invoices_oldest_first(customer: Customer, currency: str):
 def invoice_record_paid(*, invoice: Invoice, at: datetime, actor: Actor, by: str) -> None:
     """The (locked) invoice's amount due reached 0 through a payment: mark it paid, record
     `invoice.paid` and end its dunning. The caller saves the invoice."""
-    paid = invoice.amount_paid
-    invoice.mark_paid(at=at)
-    invoice.amount_paid = paid
+    mark_paid_keeping_amount_paid(invoice, at)
     billing_event_record(
         kind="invoice.paid",
         subject=invoice,
