@@ -4,6 +4,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
+from billing.models import PaymentMethod
 from catalog.models import AddOn, Charge, Plan, Product
 from customers.models import Customer, CustomerUser
 
@@ -31,6 +32,8 @@ def test_seed_builds_the_demo_and_prints_the_admin_login():
     assert Plan.objects.filter(charges__isnull=True, amount__gt=0).exists()  # flat
     assert Customer.objects.count() == 20
     assert CustomerUser.objects.filter(role="owner").count() == 20
+    cards = dict(PaymentMethod.objects.values_list("customer__external_id", "last4"))
+    assert cards == {"massive": "4242", "dunder": "9995"}  # sandbox: pays, declines
     admin = get_user_model().objects.get(username="admin")
     assert admin.is_superuser
     assert admin.check_password("admin-demo-pass")

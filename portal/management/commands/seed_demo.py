@@ -10,7 +10,9 @@ from decimal import Decimal
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils import timezone
 
+from billing.services.payment_methods import payment_method_attach
 from catalog import services as catalog
 from catalog.models import AddOn, BillableMetric, Feature, Plan, Product
 from customers import services as customers
@@ -165,6 +167,9 @@ CUSTOMERS = [  # external_id, name, country, timezone, currency, city
 ]
 
 
+DEMO_CARDS = {"massive": "tok_visa", "dunder": "tok_chargeDeclinedInsufficientFunds"}
+
+
 class Command(BaseCommand):
     help = "Load the demo catalog, customers and an admin user (safe to run again)."
 
@@ -238,6 +243,14 @@ class Command(BaseCommand):
                 role="owner",
                 password=DEMO_OWNER_PASSWORD,
             )
+            if external_id in DEMO_CARDS:  # sandbox test cards: one that pays, one that declines
+                payment_method_attach(
+                    customer=customer,
+                    gateway="sandbox",
+                    token=DEMO_CARDS[external_id],
+                    make_default=True,
+                    at=timezone.now(),
+                )
         self._admin()
         self.stdout.write(
             self.style.SUCCESS(
