@@ -344,7 +344,7 @@ def test_the_management_command_prints_the_result(tmp_path, capsys, customer, in
 
 @pytest.mark.postgres
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL (DATABASE_URL)")
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_concurrent_deliveries_of_one_transfer_make_one_payment():
     with transaction.atomic():
         invoice = open_invoice(factories.customer(external_id="acme-42"), "25.00")

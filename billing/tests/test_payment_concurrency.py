@@ -73,6 +73,6 @@ def test_concurrent_payments_for_one_invoice_charge_once(live_server, api_key, s
     refused = [body["error"]["code"] for status, body in results if status != 201]
     assert set(refused) <= {
         "payment_in_progress",
-        "transition_not_allowed",
+        "invoice_not_open",
         "idempotency_key_in_use",
     }
