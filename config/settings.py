@@ -227,3 +227,12 @@ PAYMENT_METHOD_EXPIRY_NOTICE_DAYS = env.int("PAYMENT_METHOD_EXPIRY_NOTICE_DAYS",
 # Prefix of the idempotency keys sent to gateways: give each installation sharing one
 # gateway account (staging, production) its own.
 PAYMENT_IDEMPOTENCY_PREFIX = env("PAYMENT_IDEMPOTENCY_PREFIX", default="")
+
+# Provisioning
+# Tasks queued (by dotted path) after a transaction that recorded billing events commits: the
+# fast path of the consumers of the event log (their schedules are the safety net).
+BILLING_EVENT_CONSUMERS = env.list(
+    "BILLING_EVENT_CONSUMERS", default=["provisioning.tasks.billing_events_consume_task"]
+)
+# Days between a cancellation taking effect and the customer's access being withdrawn.
+PROVISIONING_DEPROVISION_GRACE_DAYS = env.int("PROVISIONING_DEPROVISION_GRACE_DAYS", default=7)
