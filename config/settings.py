@@ -156,6 +156,8 @@ SPECTACULAR_SETTINGS = {
         "PaymentSourceEnum": "billing.models.PaymentSource",
         "RefundStatusEnum": "billing.models.RefundStatus",
         "PaymentMethodStatusEnum": "billing.models.PaymentMethodStatus",
+        "ReasonEnum": "billing.models.CreditNoteReason",
+        "AccessReasonEnum": "provisioning.services.access.AccessReason",
     },
 }
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
@@ -232,7 +234,11 @@ PAYMENT_IDEMPOTENCY_PREFIX = env("PAYMENT_IDEMPOTENCY_PREFIX", default="")
 # Tasks queued (by dotted path) after a transaction that recorded billing events commits: the
 # fast path of the consumers of the event log (their schedules are the safety net).
 BILLING_EVENT_CONSUMERS = env.list(
-    "BILLING_EVENT_CONSUMERS", default=["provisioning.tasks.billing_events_consume_task"]
+    "BILLING_EVENT_CONSUMERS",
+    default=[
+        "provisioning.tasks.billing_events_consume_task",
+        "provisioning.tasks_webhooks.webhooks_fan_out_task",
+    ],
 )
 # Days between a cancellation taking effect and the customer's access being withdrawn.
 PROVISIONING_DEPROVISION_GRACE_DAYS = env.int("PROVISIONING_DEPROVISION_GRACE_DAYS", default=7)

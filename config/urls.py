@@ -12,6 +12,10 @@ api_v1 = [
     path("", include("billing.api.credits_urls")),
     path("", include("billing.api.payments_urls")),
     path("", include("billing.api.bank_transfers_urls")),
+    path("", include("provisioning.api.entitlements_urls")),
+    path("", include("provisioning.api.keys_urls")),
+    path("", include("provisioning.api.orders_urls")),
+    path("", include("provisioning.api.webhooks_urls")),
 ]
 
 urlpatterns = [

@@ -1,8 +1,10 @@
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, models, transaction
 
@@ -12,6 +14,7 @@ from customers.models import Customer
 
 Actor = AbstractBaseUser | ApiKey | str | None
 
+logger = logging.getLogger("billing.events")
 _buffer: ContextVar[list[BillingEvent] | None] = ContextVar("billing_event_buffer", default=None)
 
 
@@ -28,6 +31,29 @@ def billing_events_buffered() -> Iterator[None]:
         BillingEvent.objects.bulk_create(events)
     finally:
         _buffer.reset(token)
+
+
+def billing_event_consumers_queue() -> None:
+    """Queue each consumer task of `settings.BILLING_EVENT_CONSUMERS` (dotted paths, e.g.
+    "provisioning.tasks.billing_events_consume_task"): the fast path that lets consumers
+    act within seconds instead of at their next sweep. Billing never imports them."""
+    from django_q.tasks import async_task
+
+    for path in getattr(settings, "BILLING_EVENT_CONSUMERS", []):
+        try:
+            async_task(path)
+        except Exception:  # the sweep catches up; never fail the committed billing change
+            logger.exception("could not queue %s", path)
+
+
+def _consumers_queue_on_commit() -> None:
+    """Once per transaction, however many events it records."""
+    if not getattr(settings, "BILLING_EVENT_CONSUMERS", []):
+        return
+    connection = transaction.get_connection()
+    if any(entry[1] is billing_event_consumers_queue for entry in connection.run_on_commit):
+        return
+    transaction.on_commit(billing_event_consumers_queue, robust=True)
 
 
 def actor_label(actor: Actor) -> str:
@@ -70,6 +96,7 @@ def billing_event_record(
         payload=payload or {},
         dedupe_key=dedupe_key,
     )
+    _consumers_queue_on_commit()
     if dedupe_key is None:
         buffered = _buffer.get()
         if buffered is None:

@@ -1,0 +1,2 @@
+"""The provisioning API: entitlements and the access check, service keys and seats, orders,
+webhook endpoints."""

@@ -1,0 +1,144 @@
+"""The provisioning consumer of the billing event log.
+
+Events are read in id order after the stored cursor, under a lock of the cursor row (two
+consumers never handle the same page). Ids are taken in order but may commit out of order:
+an id missing between the cursor and the highest id read is kept in `pending_ids` with the
+time it was first missed, and read again on each run until it appears or `GAP_WINDOW` has
+passed (then its transaction rolled back). Each event becomes at most one order (unique
+source event + kind), created in the transaction that moves the cursor: handled once."""
+
+import logging
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+
+from billing.models import BillingEvent, Subscription
+from provisioning.models import CustomerAccess, EventCursor, Order, OrderKind
+from provisioning.services.orders import UNFINISHED, locked, order_create
+from provisioning.services.steps import has_paying_subscription
+
+logger = logging.getLogger("provisioning.sync")
+
+CONSUMER = "provisioning"
+GAP_WINDOW = timedelta(minutes=5)
+MAX_PENDING = 1000
+EVENT_ORDERS = {
+    "subscription.activated": OrderKind.ACTIVATE,
+    "subscription.trial_started": OrderKind.ACTIVATE,
+    "invoice.paid": OrderKind.ACTIVATE,  # only for a customer not active yet
+    "subscription.suspended": OrderKind.SUSPEND,
+    "subscription.paused": OrderKind.SUSPEND,
+    "subscription.recovered": OrderKind.RESTORE,
+    "subscription.resumed": OrderKind.RESTORE,
+    "subscription.changed": OrderKind.CHANGE,
+    "subscription.canceled": OrderKind.CANCEL,
+}
+
+
+def event_order_kind(event: BillingEvent) -> str | None:
+    if event.kind.startswith(("subscription.addon", "subscription_addon.")):
+        return OrderKind.CHANGE
+    return EVENT_ORDERS.get(event.kind)
+
+
+def _subscription(event: BillingEvent) -> Subscription | None:
+    if event.subject_type != "billing.subscription":
+        return None
+    return Subscription.objects.select_related("plan__product").filter(pk=event.subject_id).first()
+
+
+def _activation_needed(event: BillingEvent) -> bool:
+    """`invoice.paid` activates a paying customer whose access is not active and who has no
+    activation on the way (the usual case: the first payment of a subscription)."""
+    access = CustomerAccess.objects.filter(customer_id=event.customer_id).first()
+    if access is not None and access.status != "none":
+        return False
+    if Order.objects.filter(
+        customer_id=event.customer_id, kind=OrderKind.ACTIVATE, status__in=UNFINISHED
+    ).exists():
+        return False
+    return has_paying_subscription(event.customer)
+
+
+def billing_event_handle(*, event: BillingEvent, at: datetime) -> Order | None:
+    """The order an event asks for (None: nothing to do, or already done)."""
+    kind = event_order_kind(event)
+    if kind is None or event.customer_id is None:
+        return None
+    if event.kind == "invoice.paid" and not _activation_needed(event):
+        return None
+    sub = _subscription(event)
+    if sub is None and event.kind == "invoice.paid":
+        sub = (
+            Subscription.objects.filter(customer_id=event.customer_id)
+            .select_related("plan__product")
+            .order_by("-pk")
+            .first()
+        )
+    return order_create(
+        customer=event.customer,
+        kind=kind,
+        at=at,
+        source_event=event,
+        subscription=sub,
+        payload={"event": event.kind, **{k: v for k, v in event.payload.items() if k != "lines"}},
+    )
+
+
+def _cursor_locked() -> EventCursor:
+    """The cursor row, locked (made on the first run)."""
+    cursors = EventCursor.objects.filter(consumer=CONSUMER)
+    cursor = locked(cursors).first()
+    if cursor is None:
+        try:
+            with transaction.atomic():
+                EventCursor.objects.create(consumer=CONSUMER)
+        except IntegrityError:
+            pass  # made by a concurrent consumer
+        cursor = locked(cursors).get()
+    return cursor
+
+
+def _pending(cursor: EventCursor, at: datetime) -> dict[int, str]:
+    pending = {}
+    for item in cursor.pending_ids or []:
+        if isinstance(item, dict):
+            pending[int(item["id"])] = item.get("since") or at.isoformat()
+        else:
+            pending[int(item)] = at.isoformat()
+    return pending
+
+
+@transaction.atomic
+def billing_events_consume(*, at: datetime, limit: int = 500) -> int:
+    """Handle the next page of events (orders are made, not run); the number read."""
+    cursor = _cursor_locked()
+    pending = _pending(cursor, at)
+    events = list(
+        BillingEvent.objects.filter(Q(pk__gt=cursor.last_event_id) | Q(pk__in=list(pending)))
+        .select_related("customer")
+        .order_by("pk")[:limit]
+    )
+    for event in events:
+        billing_event_handle(event=event, at=at)
+        pending.pop(event.pk, None)
+    read = {e.pk for e in events}
+    highest = max((e.pk for e in events if e.pk > cursor.last_event_id), default=None)
+    if highest is not None:
+        # the first run starts at the oldest event there is, not at a gap before it
+        first = cursor.last_event_id + 1 if cursor.last_event_id else min(read)
+        for missing in range(max(first, highest - MAX_PENDING), highest):
+            if missing not in read:
+                pending.setdefault(missing, at.isoformat())
+        cursor.last_event_id = highest
+    expired = at - GAP_WINDOW
+    cursor.pending_ids = [
+        {"id": pk, "since": since}
+        for pk, since in sorted(pending.items())
+        if datetime.fromisoformat(since) > expired
+    ]
+    cursor.save()
+    if events:
+        logger.info("read %s billing events up to #%s", len(events), cursor.last_event_id)
+    return len(events)
