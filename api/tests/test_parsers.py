@@ -1,0 +1,31 @@
+"""The JSON parser: NUL characters are refused before any view sees them (PostgreSQL cannot
+store them in text or JSON columns)."""
+
+import pytest
+
+from billing.models import UsageEvent
+
+pytestmark = pytest.mark.django_db
+
+
+def post_raw(api, body: str):
+    return api.generic("POST", "/api/v1/events/batch/", body, content_type="application/json")
+
+
+def test_a_nul_character_anywhere_is_a_400_that_stores_nothing(api):
+    body = '{"events": [{"transaction_id": "t1", "subscription": "x", "code": "c", '
+    for payload in [
+        body + '"properties": {"k": "a\\u0000b"}}]}',
+        body + '"properties": {"\\u0000": 1}}]}',
+    ]:
+        response = post_raw(api, payload)
+        assert response.status_code == 400
+        assert response.json()["error"]["type"] == "invalid_request"
+        assert "NUL" in response.json()["error"]["message"]
+    assert UsageEvent.objects.count() == 0
+
+
+def test_an_escaped_backslash_before_u0000_is_ordinary_text(api):
+    response = post_raw(api, '{"events": [], "note": "\\\\u0000"}')
+    assert response.status_code != 500
+    assert "NUL" not in response.content.decode()
