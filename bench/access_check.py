@@ -16,9 +16,6 @@ active access, synced entitlements, usage, a service key `ck_live_bench-access-<
    worker closes each connection; gthread keeps it). Prints the achieved rate, latency from
    each send, how late sends were against the schedule (the clients' own lag), errors, and
    the CPU per request of gunicorn and of PostgreSQL.
-
-Until config/urls.py includes `provisioning.api.entitlements_urls`, gunicorn serves this
-module's `application`: config.wsgi's with that URLconf added.
 """
 
 import argparse
@@ -51,7 +48,6 @@ from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
-from django.urls import Resolver404, include, path, resolve  # noqa: E402
 
 PREFIX = "bench-access-"
 PLAN = "bench-access"
@@ -67,39 +63,6 @@ def log(message: str) -> None:
 
 def raw_key(n: int) -> str:
     return f"ck_live_{PREFIX}{n}"
-
-
-# --- Serving the route before config/urls.py includes it ---------------------------------
-
-
-def routed() -> bool:
-    try:
-        resolve("/api/v1/access/check")
-    except Resolver404:
-        return False
-    return True
-
-
-def __getattr__(name):  # `urlpatterns` of this module as a URLconf, built when asked for
-    if name != "urlpatterns":
-        raise AttributeError(name)
-    from config.urls import urlpatterns as root
-
-    return [path("api/v1/", include("provisioning.api.entitlements_urls")), *root]
-
-
-def application(environ, start_response):  # gunicorn bench.access_check:application
-    global _app
-    if _app is None:
-        from django.core.wsgi import get_wsgi_application
-
-        if not routed():
-            settings.ROOT_URLCONF = __name__
-        _app = get_wsgi_application()
-    return _app(environ, start_response)
-
-
-_app = None
 
 
 # --- Data ---------------------------------------------------------------------------------
@@ -326,7 +289,7 @@ def over_http(args, ids: list[int]) -> None:
         json.dumps({"api_key": raw_key(n), "feature": QUOTA, "quantity": 1}).encode()
         for n in range(len(ids))
     ]
-    app = "config.wsgi" if routed() else "bench.access_check:application"
+    app = "config.wsgi"
     port = free_port()
     command = [str(ROOT / ".venv/bin/gunicorn"), app, "-b", f"127.0.0.1:{port}"]
     command += f"-w {args.workers} -k {args.worker_class} --threads {args.worker_threads}".split()
