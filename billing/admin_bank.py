@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponseRedirect
 from django.shortcuts import redirect
@@ -24,6 +23,7 @@ from django_fsm import TransitionNotAllowed
 
 from api.errors import DomainError
 from billing.admin_forms import customer_field
+from billing.admin_readonly import ActPermissionMixin
 from billing.api.bank_transfers import ReconciliationOutputSerializer
 from billing.models import BankTransfer, BankTransferStatus, Invoice
 from billing.services.bank_statements import bank_statement_import
@@ -104,7 +104,7 @@ class ReconciliationForm(forms.Form):
 
 
 @admin.register(BankTransfer)
-class BankTransferAdmin(admin.ModelAdmin):
+class BankTransferAdmin(ActPermissionMixin, admin.ModelAdmin):
     list_display = [
         "received_at",
         "bank_reference",
@@ -153,10 +153,6 @@ class BankTransferAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
-
-    def has_act_permission(self, request) -> bool:
-        codename = get_permission_codename("change", self.opts)
-        return request.user.has_perm(f"{self.opts.app_label}.{codename}")
 
     @admin.display(description="payment")
     def payment_link(self, obj: BankTransfer) -> str:

@@ -8,7 +8,6 @@ deactivated rather than deleted. Imported by billing/admin.py.
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.auth import get_permission_codename
 from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils import timezone
@@ -16,6 +15,7 @@ from django.utils.html import format_html
 from django_fsm import TransitionNotAllowed
 
 from api.errors import DomainError
+from billing.admin_readonly import ActPermissionMixin
 from billing.models import DunningCampaign, DunningCase, DunningStatus
 from billing.services.dunning import dunning_campaign_errors, dunning_case_close
 from billing.services.dunning_jobs import dunning_case_retry
@@ -90,7 +90,7 @@ class DunningCampaignAdmin(admin.ModelAdmin):
 
 
 @admin.register(DunningCase)
-class DunningCaseAdmin(admin.ModelAdmin):
+class DunningCaseAdmin(ActPermissionMixin, admin.ModelAdmin):
     list_display = [
         "id",
         "customer",
@@ -142,10 +142,6 @@ class DunningCaseAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
-
-    def has_act_permission(self, request) -> bool:
-        opts = self.opts
-        return request.user.has_perm(f"{opts.app_label}.{get_permission_codename('change', opts)}")
 
     @admin.action(permissions=["act"], description="Retry the payment now")
     def retry_now(self, request, queryset):

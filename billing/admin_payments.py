@@ -20,7 +20,7 @@ from django_fsm import TransitionNotAllowed
 
 from api.errors import DomainError
 from billing.admin_forms import customer_field
-from billing.admin_readonly import ReadOnlyMixin
+from billing.admin_readonly import ActPermissionMixin, ReadOnlyMixin
 from billing.models import (
     Invoice,
     Payment,
@@ -72,24 +72,11 @@ def events_link(obj) -> str:
     return format_html('<a href="{}?{}">Billing events</a>', url, query)
 
 
-class ServiceActionsMixin:
+class ServiceActionsMixin(ReadOnlyMixin, ActPermissionMixin):
     """Rows change through services only; the actions need the model's change permission.
     `service_arg` is the keyword the services take the row as."""
 
     service_arg = ""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def has_act_permission(self, request) -> bool:
-        codename = get_permission_codename("change", self.opts)
-        return request.user.has_perm(f"{self.opts.app_label}.{codename}")
 
     def per_row(self, request, queryset, service: Callable, done: str, failure=None, **kwargs):
         """One service call per row (each its own transaction); a refused row, or one whose

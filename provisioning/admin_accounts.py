@@ -4,12 +4,12 @@ secret is shown once, as a message (session-stored, never in a cookie). Imported
 provisioning/admin.py."""
 
 from django.contrib import admin, messages
-from django.contrib.auth import get_permission_codename
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django_fsm import TransitionNotAllowed
 
 from api.errors import DomainError
+from billing.admin_readonly import ActPermissionMixin, ReadOnlyMixin
 from provisioning.models import SeatAssignment, ServiceKey
 from provisioning.services.keys import service_key_revoke, service_key_rotate
 from provisioning.services.seats import seat_unassign
@@ -23,21 +23,8 @@ def _refusal(exc: Exception) -> str:
     return getattr(exc, "message", None) or str(exc)
 
 
-class ServiceRowsAdmin(admin.ModelAdmin):
+class ServiceRowsAdmin(ReadOnlyMixin, ActPermissionMixin, admin.ModelAdmin):
     """Rows change through services only; the actions need the model's change permission."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def has_act_permission(self, request) -> bool:
-        codename = get_permission_codename("change", self.opts)
-        return request.user.has_perm(f"{self.opts.app_label}.{codename}")
 
 
 class KeyStateFilter(admin.SimpleListFilter):

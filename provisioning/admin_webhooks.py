@@ -5,11 +5,10 @@ Imported by provisioning/admin.py."""
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.auth import get_permission_codename
 from django.utils import timezone
 
 from api.errors import DomainError
-from billing.admin_readonly import ReadOnlyMixin
+from billing.admin_readonly import ActPermissionMixin, ReadOnlyMixin
 from provisioning.models import DeliveryAttempt, WebhookDelivery, WebhookEndpoint
 from provisioning.services import webhooks
 
@@ -50,14 +49,8 @@ class WebhookEndpointForm(forms.ModelForm):
         return cleaned
 
 
-class ActsMixin:
-    def has_act_permission(self, request) -> bool:
-        codename = get_permission_codename("change", self.opts)
-        return request.user.has_perm(f"{self.opts.app_label}.{codename}")
-
-
 @admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(ActsMixin, admin.ModelAdmin):
+class WebhookEndpointAdmin(ActPermissionMixin, admin.ModelAdmin):
     form = WebhookEndpointForm
     list_display = [
         "id",
@@ -146,7 +139,7 @@ class DeliveryAttemptInline(ReadOnlyMixin, admin.TabularInline):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(ActsMixin, ReadOnlyMixin, admin.ModelAdmin):
+class WebhookDeliveryAdmin(ActPermissionMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = [
         "id",
         "endpoint",
