@@ -9,14 +9,24 @@ def _reject_constant(name: str):
     raise ValueError(f"{name} is not a valid JSON number")
 
 
-def _has_nul(value) -> bool:
+def _nul_path(value, path: str = "") -> str | None:
+    """The dotted path ("events.0.properties") of the first text holding a NUL, else None."""
     if isinstance(value, str):
-        return "\x00" in value
+        return path if "\x00" in value else None
     if isinstance(value, dict):
-        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
+        for key, item in value.items():
+            child = f"{path}.{key}" if path else str(key)
+            if "\x00" in str(key):
+                return path or "non_field_errors"
+            found = _nul_path(item, child)
+            if found is not None:
+                return found
     if isinstance(value, list):
-        return any(_has_nul(item) for item in value)
-    return False
+        for index, item in enumerate(value):
+            found = _nul_path(item, f"{path}.{index}" if path else str(index))
+            if found is not None:
+                return found
+    return None
 
 
 class DecimalJSONParser(parsers.JSONParser):
@@ -30,6 +40,10 @@ class DecimalJSONParser(parsers.JSONParser):
             data = json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise exceptions.ParseError(f"JSON parse error - {exc}") from exc
-        if "u0000" in text.lower() and _has_nul(data):
-            raise exceptions.ParseError("Text may not contain NUL characters (\\u0000).")
+        path = _nul_path(data) if "u0000" in text.lower() else None
+        if path is not None:
+            detail = exceptions.ErrorDetail(
+                "Null characters are not allowed.", code="null_characters_not_allowed"
+            )
+            raise exceptions.ValidationError({path: [detail]})
         return data
