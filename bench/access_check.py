@@ -19,7 +19,6 @@ active access, synced entitlements, usage, a service key `ck_live_bench-access-<
 """
 
 import argparse
-import hashlib
 import http.client
 import json
 import multiprocessing
@@ -80,6 +79,7 @@ def setup_data(customers: int, now: datetime) -> list[int]:
     from provisioning.models import ServiceKey
     from provisioning.services.accounts import account_activate
     from provisioning.services.entitlements import entitlements_sync
+    from provisioning.services.keys import service_key_hash
 
     usage_partitions_ensure(at=now)
     metric = BillableMetric.objects.filter(code=METRIC).first() or metric_create(
@@ -116,7 +116,7 @@ def setup_data(customers: int, now: datetime) -> list[int]:
             if (n + 1) % 50 == 0:
                 log(f"  created {n + 1}/{customers} customers")
         ServiceKey.objects.filter(customer=customer).delete()
-        digest = hashlib.sha256(raw_key(n).encode()).hexdigest()
+        digest = service_key_hash(raw_key(n))
         ServiceKey.objects.create(customer=customer, name="b", hashed_key=digest, created_at=now)
         ids.append(customer.pk)
     with connection.cursor() as cursor:  # as autovacuum would have, on tables this small

@@ -17,7 +17,6 @@ such feature code), `not_entitled` (not provisioned with it, or off), then for a
 `quota_exceeded` and for seats `seats_exhausted` when `used + quantity > limit`; else `ok`.
 """
 
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -39,6 +38,7 @@ from provisioning.models import (
     ServiceKey,
 )
 from provisioning.selectors import remaining_of
+from provisioning.services.keys import service_key_hash
 
 CACHE_TIMEOUT = 3600  # seconds; entries are keyed by version, so this only bounds memory
 LOCAL_MAX = 10_000  # customers kept in this process's dict before it starts again
@@ -261,7 +261,7 @@ def access_check(
     feature = feature_info(feature_code)
     measure, measure_params = _measure(feature, at)
     if api_key is not None:
-        digest = hashlib.sha256(api_key.encode()).hexdigest()
+        digest = service_key_hash(api_key)
         row = _fetch("key", digest, measure, measure_params, at)
         if row is None:
             return AccessResult(allowed=False, reason=R.INVALID_API_KEY)

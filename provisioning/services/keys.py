@@ -6,7 +6,6 @@ SHA-256 and a short prefix are. A key works while it is not revoked, not past `e
 customer's keys stop working and work again on restore without being issued anew.
 """
 
-import hashlib
 import secrets
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -17,6 +16,7 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 
 from api.errors import Conflict, StateError
+from api.services import api_key_hash
 from customers.models import Customer
 from provisioning.models import AccessStatus, CustomerAccess, ProvisionedEntitlement, ServiceKey
 from provisioning.services.accounts import Actor, access_lock
@@ -31,7 +31,8 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 def service_key_hash(raw: str) -> str:
-    return hashlib.sha256(raw.encode()).hexdigest()
+    """What is stored of a service key (the same digest as our own API keys)."""
+    return api_key_hash(raw)
 
 
 def service_keys_active(*, customer: Customer, at: datetime) -> QuerySet[ServiceKey]:
