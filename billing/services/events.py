@@ -47,13 +47,18 @@ def billing_event_consumers_queue() -> None:
 
 
 def _consumers_queue_on_commit() -> None:
-    """Once per transaction, however many events it records."""
+    """Once per transaction, however many events it records. The list of commit hooks it was
+    added to is remembered, so the next event of a bill run batch does not scan that list
+    again (Django starts a new list after a commit or a savepoint rollback)."""
     if not getattr(settings, "BILLING_EVENT_CONSUMERS", []):
         return
     connection = transaction.get_connection()
-    if any(entry[1] is billing_event_consumers_queue for entry in connection.run_on_commit):
+    hooks = connection.run_on_commit
+    if getattr(connection, "billing_consumers_hooks", None) is hooks:
         return
-    transaction.on_commit(billing_event_consumers_queue, robust=True)
+    if not any(entry[1] is billing_event_consumers_queue for entry in hooks):
+        transaction.on_commit(billing_event_consumers_queue, robust=True)
+    connection.billing_consumers_hooks = connection.run_on_commit
 
 
 def actor_label(actor: Actor) -> str:

@@ -98,3 +98,27 @@ def test_list_after_cursor(customer):
         ids = [billing_event_record(kind=k, subject=customer, at=AT).pk for k in "abc"]
     assert [e.kind for e in billing_event_list(after_id=ids[0])] == ["b", "c"]
     assert [e.kind for e in billing_event_list(kinds=["c"])] == ["c"]
+
+
+def test_consumers_are_queued_again_after_a_savepoint_rollback_drops_the_hook(
+    settings, django_capture_on_commit_callbacks
+):
+    from billing.services.events import billing_event_consumers_queue
+
+    settings.BILLING_EVENT_CONSUMERS = ["provisioning.tasks.billing_events_consume_task"]
+    customer = customer_create(
+        external_id="hooks", name="Hooks", email="h@example.com", currency="USD"
+    )
+    with django_capture_on_commit_callbacks() as callbacks:
+        with transaction.atomic():
+            try:
+                with transaction.atomic():
+                    billing_event_record(kind="customer.noted", subject=customer, at=AT)
+                    raise DatabaseError("roll back the savepoint")
+            except DatabaseError:
+                pass
+            billing_event_record(kind="customer.noted", subject=customer, at=AT)
+            billing_event_record(kind="customer.noted", subject=customer, at=AT)
+    assert [c for c in callbacks if c is billing_event_consumers_queue] == [
+        billing_event_consumers_queue
+    ]
