@@ -355,12 +355,3 @@ def dunning_case_close(
     if active is None or active.pk != case.pk:
         raise StateError(f"Dunning case #{case.pk} is not active.")
     return _close(case.invoice_id, at, outcome, actor)
-
-
-def __getattr__(name: str):
-    """`dunning_run` and the other jobs live in `dunning_jobs` (it imports this module)."""
-    if name in ("dunning_run", "dunning_case_retry", "dunning_final_action"):
-        from billing.services import dunning_jobs
-
-        return getattr(dunning_jobs, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
