@@ -1,15 +1,52 @@
 """`Authorization: Bearer <secret key>` authentication and read/write scopes."""
 
-from datetime import timedelta
+import json
+from datetime import UTC, timedelta
 
 from django.contrib.auth.models import AnonymousUser
+from django.db import connection
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from rest_framework import authentication, exceptions, permissions
 
 from api.models import ApiKey
 from api.services import api_key_hash
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+_ACTIVE_KEY_SQL = (
+    "SELECT id, name, prefix, scopes, last_used_at FROM {} WHERE hashed_key = %s "
+    "AND revoked_at IS NULL"
+)
+
+
+def api_key_active(raw: str) -> ApiKey | None:
+    """The unrevoked key whose secret is `raw`, else None; its `last_used_at` is touched at
+    most once a minute. One written-out query: the ORM's `get` costs 0.4 ms of CPU, a third
+    of the access check, whose hot path uses this."""
+    digest = api_key_hash(raw)
+    sql = _ACTIVE_KEY_SQL.format(connection.ops.quote_name(ApiKey._meta.db_table))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [digest])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    pk, name, prefix, scopes, last_used_at = row
+    if isinstance(scopes, str):  # SQLite hands JSON back as text
+        scopes = json.loads(scopes)
+    key = ApiKey(id=pk, name=name, prefix=prefix, hashed_key=digest, scopes=scopes)
+    key._state.adding, key._state.db = False, connection.alias
+    now = timezone.now()
+    if last_used_at is None or now - _aware(last_used_at) > LAST_USED_RESOLUTION:
+        ApiKey.objects.filter(pk=pk).update(last_used_at=now)
+    return key
+
+
+def _aware(value):
+    if isinstance(value, str):  # SQLite
+        value = parse_datetime(value)
+    return value if timezone.is_aware(value) else timezone.make_aware(value, UTC)
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):

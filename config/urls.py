@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from api.errors import api_not_found
 from billing.views_sandbox import sandbox_authenticate
+from provisioning.api.access_fast import access_check_view
 
 api_v1 = [
     path("", include("catalog.api.urls")),
@@ -19,6 +20,8 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    # The hot path first: the business's product calls it on every request (access_fast.py).
+    path("api/v1/access/check", access_check_view),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("portal/", include("portal.urls")),

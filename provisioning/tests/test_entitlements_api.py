@@ -6,12 +6,10 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.core.cache import cache
-from django.urls import include, path
 from rest_framework.test import APIClient
 
 from api.services import api_key_create
 from billing.tests import factories
-from config.urls import urlpatterns as root_urlpatterns
 from customers.services import customer_user_add
 from provisioning.models import ServiceKey
 from provisioning.services import accounts
@@ -20,13 +18,7 @@ from provisioning.services.entitlements import entitlements_sync
 from provisioning.services.seats import seat_assign
 from provisioning.tests.entitlement_helpers import AT, Catalog, subscribe, use
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
-
-# Until config/urls.py includes provisioning.api.entitlements_urls, the tests route it here.
-urlpatterns = [
-    path("api/v1/", include("provisioning.api.entitlements_urls")),
-    *root_urlpatterns,
-]
+pytestmark = pytest.mark.django_db
 
 NOW = AT + timedelta(hours=2)
 RAW_KEY = "ck_live_api-test-key"

@@ -156,15 +156,6 @@ def cluster(tmp_path, settings):
     c.stop()
 
 
-@pytest.fixture
-def pg_cluster(cluster):
-    """The cluster, on PostgreSQL only: on SQLite billing's own tasks (invoice collection)
-    fail with "database is locked" while the cluster's other processes write."""
-    if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL (set DATABASE_URL): billing's tasks lock SQLite")
-    return cluster
-
-
 def wait_for(check, timeout=20.0, what="the condition", detail=None):
     """Poll `check()` until truthy; the seconds it took."""
     started = time.monotonic()
@@ -229,7 +220,7 @@ def signed_up(plan, token="tok_visa"):  # noqa: S107
     return customer, sub
 
 
-def test_sign_up_pay_provisioned_within_seconds_then_upgrade_and_cancel(pg_cluster, plans):
+def test_sign_up_pay_provisioned_within_seconds_then_upgrade_and_cancel(cluster, plans):
     basic, pro = plans
     customer, sub = signed_up(basic)
     took = wait_for(lambda: access_status(customer) == "active" and features(customer), 15)
@@ -270,7 +261,7 @@ def test_sign_up_pay_provisioned_within_seconds_then_upgrade_and_cancel(pg_clust
     ]
 
 
-def test_payment_fails_dunning_suspends_then_a_new_card_restores(pg_cluster, plans):
+def test_payment_fails_dunning_suspends_then_a_new_card_restores(cluster, plans):
     DunningCampaign.objects.filter(code="default").update(final_action="suspend")
     customer, sub = signed_up(plans[0], token="tok_chargeDeclinedInsufficientFunds")  # noqa: S106
     wait_for(lambda: Subscription.objects.get(pk=sub.pk).status == "past_due", 20, "past due")
