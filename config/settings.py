@@ -250,3 +250,10 @@ BILLING_EVENT_CONSUMERS = env.list(
 )
 # Days between a cancellation taking effect and the customer's access being withdrawn.
 PROVISIONING_DEPROVISION_GRACE_DAYS = env.int("PROVISIONING_DEPROVISION_GRACE_DAYS", default=7)
+# Finished webhook deliveries and drift audit runs older than this are deleted nightly.
+PROVISIONING_WEBHOOK_RETENTION_DAYS = env.int("PROVISIONING_WEBHOOK_RETENTION_DAYS", default=30)
+PROVISIONING_AUDIT_RETENTION_DAYS = env.int("PROVISIONING_AUDIT_RETENTION_DAYS", default=90)
+
+# Who gets operational alerts (a webhook endpoint disabled, errors): ADMIN_EMAILS=a@x,b@y
+ADMINS = [("Operations", email) for email in env.list("ADMIN_EMAILS", default=[])]
+SERVER_EMAIL = env("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)

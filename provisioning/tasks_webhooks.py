@@ -23,3 +23,10 @@ def drift_audit_task() -> int:
     from provisioning.services.audit import drift_audit_run
 
     return drift_audit_run(at=timezone.now()).pk
+
+
+def provisioning_history_prune_task() -> dict[str, int]:
+    """Scheduled daily: delete old finished deliveries and audit runs (retention.py)."""
+    from provisioning.services.retention import provisioning_history_prune
+
+    return provisioning_history_prune(at=timezone.now())

@@ -353,7 +353,17 @@ def subscription_advance(
         )
     else:
         lines += _apply_scheduled_change(sub, as_of, actor)
+        previous_start = sub.current_period_start
         sub.set_period(periods.period_containing(sub.schedule, max(as_of, sub.start_at)))
+        if previous_start is not None and sub.current_period_start > previous_start:
+            _record(
+                "subscription.renewed",
+                sub,
+                sub.current_period_start,
+                actor,
+                period_start=sub.current_period_start.isoformat(),
+                period_end=sub.current_period_end.isoformat(),
+            )
     due = subscription_due_charges(sub=sub, as_of=as_of)
     lines += due.lines
     due_charges_apply(sub, due)

@@ -32,6 +32,7 @@ EVENT_ORDERS = {
     "subscription.recovered": OrderKind.RESTORE,
     "subscription.resumed": OrderKind.RESTORE,
     "subscription.changed": OrderKind.CHANGE,
+    "subscription.renewed": OrderKind.RENEW,
     "subscription.canceled": OrderKind.CANCEL,
 }
 

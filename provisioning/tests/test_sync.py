@@ -195,3 +195,26 @@ def test_consume_task_reads_and_runs(plans):
     assert Order.objects.get(customer=customer).status == "completed"
     assert tasks.orders_run_due_task() == 0
     assert tasks.deprovision_due_task() == 0
+
+
+def test_a_renewal_becomes_a_renew_order_that_resyncs_entitlements(plans):
+    from billing.services.bill_runs import bill_customer
+
+    basic, _ = plans
+    customer = factories.customer()
+    sub = factories.subscription(customer=customer, plan=basic, at=AT)
+    billing_events_consume(at=AT)
+    orders_run_due(at=AT)
+    renewed = BillingEvent.objects.filter(kind="subscription.renewed", subject_id=sub.pk)
+    assert not renewed.exists()  # the first period is an activation, not a renewal
+    next_period = AT + timedelta(days=35)
+    bill_customer(customer_id=customer.pk, as_of=next_period)
+    bill_customer(customer_id=customer.pk, as_of=next_period)  # nothing moves twice
+    sub.refresh_from_db()
+    assert [e.payload["period_start"] for e in renewed] == [sub.current_period_start.isoformat()]
+    billing_events_consume(at=next_period)
+    orders_run_due(at=next_period)
+    assert _kinds(customer) == ["activate", "renew"]
+    renew = Order.objects.get(customer=customer, kind="renew")
+    assert renew.status == "completed"
+    assert _features(customer) == {"sso"}
