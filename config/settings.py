@@ -185,6 +185,13 @@ Q_CLUSTER = {
 if REDIS_URL:
     Q_CLUSTER.pop("orm")
     Q_CLUSTER["redis"] = REDIS_URL
+# The cache (sign-in lockouts, the access check's second level): shared by every process
+# through Redis when REDIS_URL is set, else one per process.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    if REDIS_URL
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
 
 # Stripe (dj-stripe)
 STRIPE_LIVE_MODE = env.bool("STRIPE_LIVE_MODE", default=False)

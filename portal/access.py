@@ -40,8 +40,13 @@ class Portal:
     def can(self, permission: str) -> bool:
         return role_allows(self.role, permission)
 
+    def others(self) -> list[CustomerUser]:
+        """The login's other customers, for the switcher."""
+        return list(memberships(self.membership.user_id).exclude(pk=self.membership.pk))
+
 
 def memberships(user) -> QuerySet[CustomerUser]:
+    """`user` is a user or its id."""
     return CustomerUser.objects.filter(user=user).select_related("customer").order_by("pk")
 
 
