@@ -9,8 +9,9 @@ active access, synced entitlements, usage, a service key `ck_live_bench-access-<
 
 1. In-process: `--calls` checks of each kind (key + quota, customer + quota, key + on/off)
    on a warm cache, customers round-robin: p50/p99/max and the queries per check.
-2. Over HTTP: gunicorn (`config.wsgi`, `--workers` workers of `--worker-class`, DEBUG off)
-   on a free 127.0.0.1 port; `--clients` processes of `--threads` threads send
+2. Over HTTP: gunicorn (`config.wsgi` with `config/gunicorn.py` unless `--no-config`,
+   `--workers` workers of `--worker-class`, DEBUG off) on a free 127.0.0.1 port;
+   `--clients` processes of `--threads` threads send
    `{"api_key", "feature", "quantity": 1}` at a fixed total `--rate` for `--seconds` (after a
    2-second warm-up), each request at its scheduled time, over http.client keep-alive (a sync
    worker closes each connection; gthread keeps it). Prints the achieved rate, latency from
@@ -292,8 +293,10 @@ def over_http(args, ids: list[int]) -> None:
     app = "config.wsgi"
     port = free_port()
     command = [str(ROOT / ".venv/bin/gunicorn"), app, "-b", f"127.0.0.1:{port}"]
+    if not args.no_config:
+        command += ["-c", str(ROOT / "config/gunicorn.py")]
     command += f"-w {args.workers} -k {args.worker_class} --threads {args.worker_threads}".split()
-    command += ["--backlog", "2048", "--log-level", "warning"]
+    command += ["--log-level", "warning"]
     env = {**os.environ, "DEBUG": "false", "PYTHONWARNINGS": "ignore:No directory at:UserWarning"}
     log(f"starting {' '.join(command[1:])}")
     server = subprocess.Popen(command, cwd=ROOT, env=env)
@@ -342,6 +345,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=1, help="client processes")
     parser.add_argument("--threads", type=int, default=8, help="threads per client process")
     parser.add_argument("--skip-http", action="store_true")
+    parser.add_argument(
+        "--no-config", action="store_true", help="gunicorn's defaults, not config/gunicorn.py"
+    )
     args = parser.parse_args()
     if connection.vendor != "postgresql":
         sys.exit("PostgreSQL only: set DATABASE_URL=postgres://...")
