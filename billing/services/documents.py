@@ -13,7 +13,7 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import dateformat, timezone
 
-from billing.models import BillingEvent, Invoice, InvoiceStatus
+from billing.models import BillingEvent, CreditNote, CreditNoteStatus, Invoice, InvoiceStatus
 from billing.services.events import billing_event_record
 from catalog.money import round_money
 from customers.models import Contact
@@ -140,7 +140,10 @@ def invoice_pdf_context(*, invoice: Invoice) -> dict:
 
 def invoice_pdf(*, invoice: Invoice) -> bytes:
     """The invoice as an A4 PDF."""
-    html = render_to_string(PDF_TEMPLATE, invoice_pdf_context(invoice=invoice))
+    return _html_to_pdf(render_to_string(PDF_TEMPLATE, invoice_pdf_context(invoice=invoice)))
+
+
+def _html_to_pdf(html: str) -> bytes:
     with warnings.catch_warnings():
         # WeasyPrint 70 warns at import when libharfbuzz-subset is missing (it then embeds
         # whole fonts: a bigger file, the same document).
@@ -151,6 +154,53 @@ def invoice_pdf(*, invoice: Invoice) -> bytes:
 
 def invoice_pdf_filename(invoice: Invoice) -> str:
     return f"{invoice.number or f'draft-{invoice.pk}'}.pdf"
+
+
+CREDIT_NOTE_PDF_TEMPLATE = "billing/credit_note_pdf.html"
+
+
+def credit_note_pdf_context(*, credit_note: CreditNote) -> dict:
+    """What the credit note template shows, formatted like the invoice's (amounts in the
+    note's currency, dates in the customer's time zone)."""
+    customer = credit_note.customer
+    tz = ZoneInfo(customer.timezone)
+    currency = credit_note.currency
+    return {
+        "credit_note": credit_note,
+        "seller": seller(),
+        "customer": customer,
+        "customer_address": customer_address(customer),
+        "number": credit_note.number,
+        "invoice_number": credit_note.invoice.number or "",
+        "is_void": credit_note.status == CreditNoteStatus.VOID,
+        "status_label": credit_note.get_status_display(),
+        "reason": credit_note.get_reason_display(),
+        "memo": credit_note.memo,
+        "issue_date": day(local_date(credit_note.created_at, tz)),
+        "currency": currency,
+        "lines": [
+            {"description": line.description, "amount": money(line.amount, currency)}
+            for line in credit_note.lines.order_by("position", "pk")
+        ],
+        "total": money(credit_note.total, currency),
+        "amount_due_reduction": money(credit_note.amount_due_reduction, currency),
+        "refund_amount": money(credit_note.refund_amount, currency),
+        "credit_amount": money(credit_note.credit_amount, currency),
+        "has_reduction": credit_note.amount_due_reduction != 0,
+        "has_refund": credit_note.refund_amount != 0,
+        "has_credit": credit_note.credit_amount != 0,
+    }
+
+
+def credit_note_pdf(*, credit_note: CreditNote) -> bytes:
+    """The credit note as an A4 PDF (the invoice's approach: a template through WeasyPrint)."""
+    return _html_to_pdf(
+        render_to_string(CREDIT_NOTE_PDF_TEMPLATE, credit_note_pdf_context(credit_note=credit_note))
+    )
+
+
+def credit_note_pdf_filename(credit_note: CreditNote) -> str:
+    return f"{credit_note.number}.pdf"
 
 
 def invoice_email_recipients(invoice: Invoice) -> list[str]:

@@ -28,7 +28,9 @@ def _gateway(gateway: Gateway | str) -> Gateway:
     return found
 
 
-def _gateway_customer_id(customer: Customer, gateway: Gateway, adapter) -> str:
+def gateway_customer_id(customer: Customer, gateway: Gateway, adapter) -> str:
+    """The customer's id at the gateway's vault: the one a stored method has, else a new
+    gateway customer (a network call)."""
     known = (
         PaymentMethod.objects.filter(customer=customer, vault=gateway.vault)
         .exclude(gateway_customer_id="")
@@ -70,7 +72,7 @@ def payment_method_attach(
             field="gateway",
         )
     try:  # network calls: outside any transaction
-        customer_ref = _gateway_customer_id(customer, gateway, adapter)
+        customer_ref = gateway_customer_id(customer, gateway, adapter)
         stored = adapter.payment_method_store(gateway_customer_id=customer_ref, token=token)
     except GatewayError as error:
         raise DomainError(error.message, code=error.code, field="token") from None

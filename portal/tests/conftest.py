@@ -56,7 +56,9 @@ def chromium():
 @pytest.fixture
 def page(chromium, live_server, transactional_db):
     """A fresh browser context on the live server; `page.goto("/portal/")` works."""
-    context = chromium.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
+    context = chromium.new_context(
+        base_url=live_server.url, viewport={"width": 1280, "height": 900}
+    )
     context.set_default_timeout(10_000)
     page = context.new_page()
     yield page

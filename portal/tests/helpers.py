@@ -7,12 +7,12 @@ from django.test import Client
 from django.utils import timezone
 
 from billing.models import Subscription
+from billing.tests import factories
 from customers.models import Customer, CustomerRole, CustomerUser
 from customers.services import customer_user_add
 from provisioning.services.accounts import account_activate
 from provisioning.services.entitlements import entitlements_sync
 from provisioning.tests.entitlement_helpers import Catalog, subscribe
-from billing.tests import factories
 
 PASSWORD = "portal-test-pass-9"  # noqa: S105 - test login
 

@@ -57,3 +57,21 @@ def test_seed_twice_changes_nothing():
         get_user_model().objects.count(),
     ]
     assert "Admin login: admin (password as first set" in output
+
+
+def test_seed_subscribes_and_provisions_four_demo_customers():
+    from billing.models import Subscription
+    from provisioning.models import CustomerAccess
+
+    seed()
+    subs = dict(Subscription.objects.values_list("customer__external_id", "status"))
+    assert subs == {
+        "massive": "active",
+        "dunder": "active",
+        "acme": "active",
+        "soylent": "trialing",
+    }
+    active = CustomerAccess.objects.filter(status="active")
+    assert set(active.values_list("customer__external_id", flat=True)) == set(subs)
+    seed()
+    assert Subscription.objects.count() == 4

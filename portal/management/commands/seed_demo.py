@@ -5,6 +5,7 @@ top app because the demo will grow to use every app (subscriptions, portal users
 """
 
 import os
+from datetime import timedelta
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
@@ -12,11 +13,16 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
+from billing.models import Subscription
 from billing.services.payment_methods import payment_method_attach
+from billing.services.subscriptions import subscription_create
+from billing.services.usage import usage_events_ingest
 from catalog import services as catalog
 from catalog.models import AddOn, BillableMetric, Feature, Plan, Product
 from customers import services as customers
 from customers.models import Customer
+from provisioning.services.orders import orders_run_due
+from provisioning.services.sync import billing_events_consume
 
 DEMO_OWNER_PASSWORD = "demo-owner-pass"  # noqa: S105 - published demo login
 METRICS = [
@@ -168,6 +174,14 @@ CUSTOMERS = [  # external_id, name, country, timezone, currency, city
 
 
 DEMO_CARDS = {"massive": "tok_visa", "dunder": "tok_chargeDeclinedInsufficientFunds"}
+# external_id → (plan, quantity, API calls used): started 10 days ago; massive's card pays,
+# dunder's declines (dunning), soylent is in its trial, acme has no card (invoice open).
+DEMO_SUBSCRIPTIONS = {
+    "massive": ("api-growth", 1, 900),
+    "dunder": ("api-starter", 1, 300),
+    "acme": ("api-starter", 1, 600),
+    "soylent": ("team-monthly", 5, 0),
+}
 
 
 class Command(BaseCommand):
@@ -251,6 +265,7 @@ class Command(BaseCommand):
                     make_default=True,
                     at=timezone.now(),
                 )
+        self._subscriptions()
         self._admin()
         self.stdout.write(
             self.style.SUCCESS(
@@ -258,6 +273,33 @@ class Command(BaseCommand):
                 f"{AddOn.objects.count()} add-ons, {Customer.objects.count()} customers."
             )
         )
+
+    def _subscriptions(self):
+        """The demo subscriptions and their usage (customers without one only), provisioned
+        at once: the billing events are consumed and the orders run here."""
+        now = timezone.now()
+        start = now - timedelta(days=10)
+        for external_id, (plan_code, quantity, calls) in DEMO_SUBSCRIPTIONS.items():
+            customer = Customer.objects.get(external_id=external_id)
+            if Subscription.objects.filter(customer=customer).exists():
+                continue
+            plan = Plan.objects.get(code=plan_code, is_latest=True)
+            sub = subscription_create(
+                customer=customer, plan=plan, at=now, start_at=start, quantity=quantity
+            )
+            events = [
+                {
+                    "transaction_id": f"demo-{external_id}-{n}",
+                    "subscription": str(sub.pk),
+                    "code": "api_calls",
+                    "timestamp": (now - timedelta(minutes=n % 600)).isoformat(),
+                }
+                for n in range(calls)
+            ]
+            if events:
+                usage_events_ingest(events=events, at=now)
+        billing_events_consume(at=now)
+        orders_run_due(at=now)
 
     def _admin(self):
         username = os.environ.get("DEMO_ADMIN_USERNAME", "admin")

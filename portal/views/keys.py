@@ -1,0 +1,111 @@
+"""The customer's service API keys: create, rotate, revoke.
+
+Permissions (provisioning/roles.py): the list needs `VIEW` (it never shows a secret, only
+each key's prefix); create, rotate and revoke need `MANAGE_API_KEYS`.
+
+The raw key exists only in the response to create or rotate: the page is rendered directly
+from that POST (no redirect, `Cache-Control: no-store`), so the secret is never stored —
+not in the database (only its hash), not in the session — and cannot be shown again.
+"""
+
+from datetime import timedelta
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from api.errors import DomainError
+from portal.access import owned_or_404, portal_view
+from portal.forms_manage import ServiceKeyCreateForm, ServiceKeyRotateForm, service_error_add
+from provisioning.models import ServiceKey
+from provisioning.roles import Permission
+from provisioning.services.keys import service_key_create, service_key_revoke, service_key_rotate
+
+
+def _page(
+    request: HttpRequest,
+    *,
+    create_form: ServiceKeyCreateForm | None = None,
+    secret: str | None = None,
+    issued: ServiceKey | None = None,
+    replaced: ServiceKey | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    portal = request.portal
+    keys = ServiceKey.objects.filter(customer=portal.customer).select_related("rotated_to")
+    context = {
+        "title": "API keys",
+        "keys": keys,
+        "now": timezone.now(),
+        "can_manage": portal.can(Permission.MANAGE_API_KEYS),
+        "create_form": create_form or ServiceKeyCreateForm(),
+        "rotate_form": ServiceKeyRotateForm(),
+        "secret": secret,
+        "issued": issued,
+        "replaced": replaced,
+    }
+    response = render(request, "portal/keys/keys.html", context, status=status)
+    if secret:
+        response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_GET
+@portal_view(Permission.VIEW)
+def key_list(request: HttpRequest) -> HttpResponse:
+    return _page(request)
+
+
+@require_POST
+@portal_view(Permission.MANAGE_API_KEYS)
+def key_create(request: HttpRequest) -> HttpResponse:
+    form = ServiceKeyCreateForm(request.POST)
+    if not form.is_valid():
+        return _page(request, create_form=form, status=400)
+    try:
+        key, raw = service_key_create(
+            customer=request.portal.customer,
+            name=form.cleaned_data["name"],
+            scopes=form.cleaned_data["scopes"],
+            at=timezone.now(),
+            actor=request.user,
+        )
+    except (ValidationError, DomainError) as error:
+        service_error_add(form, error)
+        return _page(request, create_form=form, status=400)
+    return _page(request, secret=raw, issued=key)
+
+
+@require_POST
+@portal_view(Permission.MANAGE_API_KEYS)
+def key_rotate(request: HttpRequest, pk: int) -> HttpResponse:
+    key = owned_or_404(ServiceKey.objects, request.portal, pk=pk)
+    form = ServiceKeyRotateForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose how long the old key keeps working.")
+        return _page(request, status=400)
+    try:
+        new, raw = service_key_rotate(
+            key=key,
+            at=timezone.now(),
+            overlap=timedelta(hours=form.cleaned_data["overlap_hours"]),
+            actor=request.user,
+        )
+    except (ValidationError, DomainError) as error:
+        text = error.message if isinstance(error, DomainError) else " ".join(error.messages)
+        messages.error(request, text)
+        return _page(request, status=400)
+    key.refresh_from_db()
+    return _page(request, secret=raw, issued=new, replaced=key)
+
+
+@require_POST
+@portal_view(Permission.MANAGE_API_KEYS)
+def key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    key = owned_or_404(ServiceKey.objects, request.portal, pk=pk)
+    key = service_key_revoke(key=key, at=timezone.now(), actor=request.user)
+    messages.success(request, f"The key “{key.name}” ({key.prefix}…) is revoked.")
+    return redirect("portal:api_keys")
