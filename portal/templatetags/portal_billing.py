@@ -1,9 +1,12 @@
 """Filters of the portal's billing pages."""
 
+from datetime import datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from django import template
 
+from billing.services.documents import day, local_date, period_label
 from billing.services.documents import money as money_format
 
 register = template.Library()
@@ -23,3 +26,17 @@ def number(value: Decimal | None) -> str:
     if value is None:
         return ""
     return f"{value.normalize():f}"
+
+
+@register.simple_tag
+def period(start, end, customer) -> str:
+    """`{% period sub.current_period_start sub.current_period_end sub.customer %}` → "27 Nov
+    2026 – 26 Dec 2026": the customer's local days, the last one included (as on invoices)."""
+    return period_label(start, end, ZoneInfo(customer.timezone))
+
+
+@register.filter
+def local_day(value: datetime | None, customer) -> str:
+    """`{{ sub.current_period_end|local_day:sub.customer }}` → "27 Dec 2026", the customer's
+    local day of an instant."""
+    return day(local_date(value, ZoneInfo(customer.timezone))) if value else ""

@@ -79,10 +79,10 @@ def test_cancel_with_a_reason(page, acme):
     page.get_by_text("will be canceled on").wait_for()
     sub = Subscription.objects.get(pk=acme.subscription.pk)
     info = page.get_by_test_id("cancel-info").inner_text()
-    assert f"Cancels on {sub.current_period_end:%Y-%m-%d}" in info
+    assert f"Cancels on {sub.current_period_end:%-d %b %Y}" in info
     assert "It is too expensive" in info
     assert (
-        f"Cancels {sub.current_period_end:%Y-%m-%d}" in page.get_by_test_id("status").inner_text()
+        f"Cancels {sub.current_period_end:%-d %b %Y}" in page.get_by_test_id("status").inner_text()
     )
     assert (sub.cancel_reason, sub.cancel_comment) == ("too_expensive", "Budget cuts next year")
     screenshot(page, "subscription-canceled")

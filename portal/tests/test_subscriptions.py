@@ -343,7 +343,7 @@ def test_cancel_at_period_end_with_a_reason_and_comment(acme):
     assert sub.status == "active"
     assert (sub.cancel_reason, sub.cancel_comment) == ("too_expensive", "Budget cuts")
     page = client.get(response["Location"]).content.decode()
-    assert f"Cancels on {sub.current_period_end:%Y-%m-%d}" in page
+    assert f"Cancels on {sub.current_period_end:%-d %b %Y}" in page
     assert "It is too expensive" in page
     assert "Cancel subscription" not in page  # already scheduled
 
@@ -359,7 +359,7 @@ def test_cancel_immediately(acme):
     assert (sub.status, sub.churn, sub.cancel_reason) == ("canceled", "voluntary", "unused")
     page = client.get(response["Location"]).content.decode()
     assert "Your subscription is canceled." in page
-    assert f"Canceled on {sub.ended_at:%Y-%m-%d}" in page
+    assert f"Canceled on {sub.ended_at:%-d %b %Y}" in page
 
 
 @pytest.mark.parametrize(

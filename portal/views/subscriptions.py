@@ -43,6 +43,7 @@ from portal.forms_manage import (
     SubscriptionChangeForm,
     service_error_add,
 )
+from portal.templatetags.portal_billing import local_day
 from provisioning.roles import Permission
 from provisioning.services.seat_changes import seats_change_check
 
@@ -167,9 +168,10 @@ def subscription_change_confirm(request: HttpRequest, pk: int) -> HttpResponse:
         return _detail(request, sub, change_form=form, status=400)
     sub = result.subscription
     if preview.when == "period_end":
+        on = local_day(sub.current_period_end, sub.customer)
         messages.success(
             request,
-            f"Change scheduled: from {sub.current_period_end:%Y-%m-%d} you will be on "
+            f"Change scheduled: from {on} you will be on "
             f"{form.cleaned_data['plan'].name} × {form.cleaned_data['quantity']}.",
         )
     else:
@@ -206,10 +208,10 @@ def subscription_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
         service_error_add(form, error)
         return _detail(request, sub, cancel_form=form, status=400)
     if sub.cancel_at_period_end:
+        on = local_day(sub.current_period_end, sub.customer)
         messages.success(
             request,
-            f"Your subscription will be canceled on {sub.current_period_end:%Y-%m-%d}, "
-            "at the end of the current period.",
+            f"Your subscription will be canceled on {on}, at the end of the current period.",
         )
     else:
         messages.success(request, "Your subscription is canceled.")
