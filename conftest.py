@@ -1,5 +1,8 @@
 """Fixtures shared by every app's tests."""
 
+import os
+from pathlib import Path
+
 import pytest
 from django.contrib.auth.models import Group
 from django.db import connection
@@ -61,3 +64,58 @@ def read_only_api(db):
 def postgres_only(db):
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL (set DATABASE_URL)")
+
+
+# Browser tests: Debian's Chromium through Playwright (installed by .ci/run; never downloaded).
+CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
+SCREENSHOTS = Path(os.environ.get("PORTAL_SCREENSHOTS", "build/screenshots"))
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing: .ci/run installs it (apt-get install chromium)")
+        pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's loop vs the live server ORM
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(chromium, live_server, transactional_db):
+    """A fresh browser context on the live server; `page.goto("/portal/")` works."""
+    context = chromium.new_context(
+        base_url=live_server.url, viewport={"width": 1280, "height": 900}
+    )
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def screenshot():
+    """`screenshot(page, name)`: a full-page PNG as <PORTAL_SCREENSHOTS>/<name>.png
+    (build/screenshots/, which README names)."""
+
+    def take(page, name: str) -> Path:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOTS / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return take

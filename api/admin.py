@@ -102,6 +102,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
         for key in queryset.order_by("pk"):
             if key.revoked_at is None:
                 api_key_revoke(api_key=key, at=at)
+                self.log_change(request, key, "Revoked.")
                 revoked += 1
         self.message_user(request, f"Revoked {revoked} key(s).", messages.SUCCESS)
 

@@ -38,6 +38,7 @@ from billing.services.charges import subscription_due_charges
 from billing.services.invoicing import (
     invoice_finalize,
     invoice_mark_paid,
+    invoice_mark_uncollectible,
     invoice_void,
     pending_lines,
 )
@@ -77,6 +78,7 @@ def run_per_row(
             )
         else:
             count += 1
+            model_admin.log_change(request, obj, f"{done} (admin action).")
     if count:
         model_admin.message_user(request, f"{done}: {count}.", messages.SUCCESS)
 
@@ -433,7 +435,12 @@ class InvoiceAdmin(StatusActionsMixin, admin.ModelAdmin):
     fieldsets = read_only_fieldsets(Invoice, INVOICE_GROUPS, displays=("billing_events",))
     readonly_fields = fieldset_names(fieldsets)
     inlines = [InvoiceLineInline]
-    actions = ["finalize_selected", "void_selected", "mark_paid_selected"]
+    actions = [
+        "finalize_selected",
+        "void_selected",
+        "mark_paid_selected",
+        "mark_uncollectible_selected",
+    ]
 
     @admin.display(description="number", ordering="number")
     def number_or_draft(self, obj: Invoice) -> str:
@@ -482,6 +489,17 @@ class InvoiceAdmin(StatusActionsMixin, admin.ModelAdmin):
             queryset,
             lambda invoice: invoice_mark_paid(invoice=invoice, at=at, actor=request.user),
             "Marked paid",
+        )
+
+    @admin.action(permissions=["act"], description="Write off (mark uncollectible)")
+    def mark_uncollectible_selected(self, request, queryset):
+        at = timezone.now()
+        run_per_row(
+            self,
+            request,
+            queryset,
+            lambda invoice: invoice_mark_uncollectible(invoice=invoice, at=at, actor=request.user),
+            "Written off",
         )
 
 

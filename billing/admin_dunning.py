@@ -151,6 +151,7 @@ class DunningCaseAdmin(ActPermissionMixin, admin.ModelAdmin):
                 self.message_user(request, f"{case}: not active, not retried.", messages.ERROR)
                 continue
             outcome = dunning_case_retry(case_id=case.pk, at=at, force=True, actor=request.user)
+            self.log_change(request, case, f"Retried now (admin action): {outcome}.")
             level = messages.SUCCESS if outcome == "recovered" else messages.WARNING
             self.message_user(request, f"{case}: {RETRY_OUTCOMES[outcome]}.", level)
 
@@ -164,5 +165,6 @@ class DunningCaseAdmin(ActPermissionMixin, admin.ModelAdmin):
                 self.message_user(request, f"{case}: not possible ({exc})", messages.ERROR)
             else:
                 count += 1
+                self.log_change(request, case, "Closed (admin action).")
         if count:
             self.message_user(request, f"Closed: {count}.", messages.SUCCESS)

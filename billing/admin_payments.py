@@ -92,6 +92,7 @@ class ServiceActionsMixin(ReadOnlyMixin, ActPermissionMixin):
                 self.message_user(request, f"{obj}: not possible ({error})", messages.ERROR)
             else:
                 results.append(result)
+                self.log_change(request, obj, f"{done} (admin action).")
         if results:
             self.message_user(request, f"{done}: {len(results)}.", messages.SUCCESS)
         return results

@@ -92,7 +92,7 @@ class UsageAlertAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         obj.pk = form.created.pk  # saved by the service in clean()
 
-    @admin.action(description="Deactivate the selected alerts")
+    @admin.action(permissions=["change"], description="Deactivate the selected alerts")
     def deactivate_selected(self, request, queryset):
         for alert in queryset.order_by("pk"):
             usage_alert_deactivate(alert=alert, at=timezone.now(), actor=request.user)

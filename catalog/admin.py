@@ -275,6 +275,7 @@ class PlanAdmin(admin.ModelAdmin):
         for plan in queryset.order_by("pk"):
             if plan.code not in codes:
                 services.plan_archive(plan=plan)
+                self.log_change(request, plan, "Archived (all versions).")
                 codes.add(plan.code)
         self.message_user(
             request,

@@ -22,6 +22,7 @@ api_v1 = [
 urlpatterns = [
     # The hot path first: the business's product calls it on every request (access_fast.py).
     path("api/v1/access/check", access_check_view),
+    path("admin/reports/", include("reports.urls")),  # staff pages: before the admin
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("portal/", include("portal.urls")),

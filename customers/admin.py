@@ -1,10 +1,21 @@
 """Customers in the operations console. Never deleted: archived and unarchived by actions."""
 
 from django.contrib import admin, messages
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
+from django.utils.html import format_html
 
 from customers.models import Contact, Customer, CustomerUser
 from customers.services import customer_archive, customer_unarchive
+
+
+def customer_360_url(customer_id: int) -> str | None:
+    """The customer's 360 page (reports/, found by URL name: customers does not import
+    reports); None where those pages are not mounted."""
+    try:
+        return reverse("reports:customer_360", args=[customer_id])
+    except NoReverseMatch:
+        return None
 
 
 class ArchivedFilter(admin.SimpleListFilter):
@@ -38,7 +49,16 @@ class CustomerUserInline(admin.TabularInline):
 
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
-    list_display = ["external_id", "name", "email", "currency", "country", "timezone", "archived"]
+    list_display = [
+        "external_id",
+        "name",
+        "email",
+        "currency",
+        "country",
+        "timezone",
+        "archived",
+        "overview",
+    ]
     list_filter = ["currency", "country", ArchivedFilter]
     search_fields = ["external_id", "name", "email", "tax_id"]
     readonly_fields = ["archived_at", "created_at", "updated_at"]
@@ -67,6 +87,11 @@ class CustomerAdmin(admin.ModelAdmin):
     def archived(self, obj: Customer) -> bool:
         return obj.is_archived
 
+    @admin.display(description="360")
+    def overview(self, obj: Customer) -> str:
+        url = customer_360_url(obj.pk)
+        return format_html('<a href="{}">Customer 360</a>', url) if url else "-"
+
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return self.readonly_fields
@@ -83,6 +108,7 @@ class CustomerAdmin(admin.ModelAdmin):
         count = 0
         for customer in queryset.filter(archived_at__isnull=True).order_by("pk"):
             customer_archive(customer=customer, at=at)
+            self.log_change(request, customer, "Archived (admin action).")
             count += 1
         self.message_user(request, f"Archived {count} customer(s).", messages.SUCCESS)
 
@@ -91,5 +117,6 @@ class CustomerAdmin(admin.ModelAdmin):
         count = 0
         for customer in queryset.filter(archived_at__isnull=False).order_by("pk"):
             customer_unarchive(customer=customer)
+            self.log_change(request, customer, "Unarchived (admin action).")
             count += 1
         self.message_user(request, f"Unarchived {count} customer(s).", messages.SUCCESS)

@@ -87,6 +87,7 @@ class ServiceKeyAdmin(ServiceRowsAdmin):
         for key in queryset.order_by("pk"):
             if key.revoked_at is None:
                 service_key_revoke(key=key, at=at, actor=request.user)
+                self.log_change(request, key, "Revoked (admin action).")
                 revoked += 1
         self.message_user(request, f"Revoked {revoked} key(s).", messages.SUCCESS)
 
@@ -102,6 +103,7 @@ class ServiceKeyAdmin(ServiceRowsAdmin):
             except REFUSED as exc:
                 self.message_user(request, f"{key}: not rotated ({_refusal(exc)})", messages.ERROR)
                 continue
+            self.log_change(request, key, f"Rotated (admin action): new key #{new.pk}.")
             messages.warning(
                 request,
                 f"The new key for “{new.name}” of {key.customer.external_id} is {raw} — copy it "
@@ -125,4 +127,5 @@ class SeatAssignmentAdmin(ServiceRowsAdmin):
             freed += seat_unassign(
                 customer=seat.customer, feature=seat.feature, user=seat.user, at=at
             )
+            self.log_change(request, seat, "Unassigned (admin action).")
         self.message_user(request, f"Unassigned {freed} seat(s).", messages.SUCCESS)

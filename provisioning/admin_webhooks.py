@@ -110,12 +110,14 @@ class WebhookEndpointAdmin(ActPermissionMixin, admin.ModelAdmin):
     def disable_selected(self, request, queryset):
         for endpoint in queryset.order_by("pk"):
             webhooks.webhook_endpoint_disable(endpoint=endpoint, at=timezone.now())
+            self.log_change(request, endpoint, "Disabled (admin action).")
         self.message_user(request, f"Disabled: {queryset.count()}.", messages.SUCCESS)
 
     @admin.action(description="Enable the selected endpoints", permissions=["act"])
     def enable_selected(self, request, queryset):
         for endpoint in queryset.order_by("pk"):
             webhooks.webhook_endpoint_enable(endpoint=endpoint, at=timezone.now())
+            self.log_change(request, endpoint, "Enabled (admin action).")
         self.message_user(request, f"Enabled: {queryset.count()}.", messages.SUCCESS)
 
     @admin.action(description="Rotate the signing secret", permissions=["act"])
@@ -124,6 +126,7 @@ class WebhookEndpointAdmin(ActPermissionMixin, admin.ModelAdmin):
             endpoint, secret = webhooks.webhook_endpoint_rotate_secret(
                 endpoint=endpoint, at=timezone.now()
             )
+            self.log_change(request, endpoint, "Signing secret rotated (admin action).")
             self.message_user(
                 request,
                 f"New signing secret of {endpoint.url} (shown once): {secret}",
@@ -183,6 +186,7 @@ class WebhookDeliveryAdmin(ActPermissionMixin, ReadOnlyMixin, admin.ModelAdmin):
             except DomainError as exc:
                 self.message_user(request, f"#{delivery.pk}: {exc.message}", messages.ERROR)
                 continue
+            self.log_change(request, delivery, f"Redelivered (admin action): {delivery.status}.")
             level = messages.SUCCESS if delivery.status == "succeeded" else messages.WARNING
             answer = delivery.response_code or delivery.error
             self.message_user(request, f"#{delivery.pk}: {delivery.status} ({answer})", level)

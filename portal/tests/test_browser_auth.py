@@ -4,10 +4,10 @@ import re
 
 from django.core import mail
 
-from portal.tests.conftest import screenshot, sign_in
+from portal.tests.conftest import sign_in
 
 
-def test_sign_in_shows_the_customer_and_sign_out_returns_to_login(page, acme):
+def test_sign_in_shows_the_customer_and_sign_out_returns_to_login(page, acme, screenshot):
     page.goto("/portal/invoices/")
     assert "/portal/login/" in page.url  # anonymous → login, then back where it was going
     page.get_by_label("Email").fill(acme.owner.user.email)

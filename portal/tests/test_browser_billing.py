@@ -6,10 +6,10 @@ from django.utils import timezone
 
 from billing.models import InvoiceStatus
 from billing.tests.payment_helpers import card, open_invoice
-from portal.tests.conftest import screenshot, sign_in
+from portal.tests.conftest import sign_in
 
 
-def test_add_a_card_in_the_sandbox(page, acme):
+def test_add_a_card_in_the_sandbox(page, acme, screenshot):
     sign_in(page, acme.owner.user.email)
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Payment methods").click()
     page.get_by_role("heading", name="Add a card (sandbox)").wait_for()
@@ -24,7 +24,7 @@ def test_add_a_card_in_the_sandbox(page, acme):
     screenshot(page, "billing-card-added")
 
 
-def test_pay_an_open_invoice(page, acme):
+def test_pay_an_open_invoice(page, acme, screenshot):
     now = timezone.now()
     card(acme.customer, at=now)
     invoice = open_invoice(acme.customer, amount="40.00", at=now)
@@ -45,7 +45,7 @@ def test_pay_an_open_invoice(page, acme):
     screenshot(page, "billing-invoice-paid")
 
 
-def test_download_an_invoice_pdf(page, acme):
+def test_download_an_invoice_pdf(page, acme, screenshot):
     invoice = open_invoice(acme.customer, amount="40.00", at=timezone.now())
     sign_in(page, acme.owner.user.email)
     page.goto("/portal/invoices/")

@@ -7,11 +7,11 @@ from django.utils import timezone
 from billing.models import Subscription
 from billing.services.changes import subscription_change
 from billing.services.documents import money
-from portal.tests.conftest import screenshot, sign_in
+from portal.tests.conftest import sign_in
 from provisioning.services.keys import service_key_create
 
 
-def test_upgrade_with_preview(page, acme, catalog):
+def test_upgrade_with_preview(page, acme, catalog, screenshot):
     expected = subscription_change(
         subscription=acme.subscription, at=timezone.now(), plan=catalog.pro, preview=True
     )
@@ -31,7 +31,7 @@ def test_upgrade_with_preview(page, acme, catalog):
     assert Subscription.objects.get(pk=acme.subscription.pk).plan_id == catalog.pro.pk
 
 
-def test_add_a_team_member(page, acme, settings):
+def test_add_a_team_member(page, acme, settings, screenshot):
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     sign_in(page, acme.owner.user.email)
     page.get_by_role("link", name="Team & seats").click()
@@ -45,7 +45,7 @@ def test_add_a_team_member(page, acme, settings):
     screenshot(page, "team-member-added")
 
 
-def test_rotate_an_api_key(page, acme):
+def test_rotate_an_api_key(page, acme, screenshot):
     old, old_raw = service_key_create(
         customer=acme.customer, name="Deploy bot", scopes=["read"], at=timezone.now()
     )
@@ -68,7 +68,7 @@ def test_rotate_an_api_key(page, acme):
     assert raw not in page.content()
 
 
-def test_cancel_with_a_reason(page, acme):
+def test_cancel_with_a_reason(page, acme, screenshot):
     sign_in(page, acme.owner.user.email)
     page.goto(f"/portal/subscriptions/{acme.subscription.pk}/")
     cancel = page.get_by_role("region", name="Cancel", exact=True)

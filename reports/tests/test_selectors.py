@@ -1,0 +1,168 @@
+"""The console's reads: MRR per currency (Decimal, normalised to a month, only what is paid
+for), and the dashboard's figures."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+
+from billing.models import Subscription
+from billing.services.subscriptions import subscription_cancel, subscription_pause
+from billing.tests import factories
+from billing.tests.payment_helpers import open_invoice
+from catalog import services as catalog
+from provisioning.models import DriftAuditRun, DriftFinding, FulfillmentStep
+from reports.selectors import (
+    drift_latest,
+    invoices_overdue,
+    monthly_amount,
+    mrr_by_currency,
+    orders_stuck,
+    payments_failed_counts,
+    payments_per_day,
+    subscription_moves_per_day,
+    subscription_mrr,
+)
+from reports.tests.console_helpers import AT, order, payment
+
+pytestmark = pytest.mark.django_db
+
+
+def active(customer, plan, **kwargs) -> Subscription:
+    sub = factories.subscription(customer=customer, plan=plan, at=AT, **kwargs)
+    assert sub.status == "active"
+    return sub
+
+
+def test_monthly_amount_normalises_every_interval():
+    assert monthly_amount(Decimal("120"), "year", 1) == Decimal("10")
+    assert monthly_amount(Decimal("30"), "month", 3) == Decimal("10")
+    assert monthly_amount(Decimal("12"), "week", 1) == Decimal("52")
+    assert monthly_amount(Decimal("1"), "day", 1) == Decimal("365") / Decimal("12")
+
+
+def test_mrr_per_currency_counts_paying_subscriptions_only():
+    usd = factories.customer("usd-co")
+    eur = factories.customer("eur-co", currency="EUR")
+    jpy = factories.customer("jpy-co", currency="JPY")
+    monthly = factories.plan("monthly", amount="30.00")
+    yearly = factories.plan("yearly", amount="100.00", interval="year")
+    euro = factories.plan("euro", amount="19.99", currency="EUR")
+    yen = factories.plan("yen", amount="1000", currency="JPY", interval="year")
+    active(usd, monthly, quantity=2)  # 60.00
+    active(usd, yearly)  # 100 / 12 = 8.333…
+    active(eur, euro)
+    active(jpy, yen)  # 1000 / 12 = 83.33… -> 83 yen
+    trial = factories.plan("trial", amount="50.00", trial_days=14)
+    factories.subscription(customer=usd, plan=trial, at=AT)  # trialing: not yet paying
+    paused = active(usd, factories.plan("paused", amount="7.00"))
+    subscription_pause(subscription=paused, at=AT)
+    ended = active(usd, factories.plan("ended", amount="9.00"))
+    subscription_cancel(subscription=ended, at=AT, when="immediately", reason="test")
+
+    mrr = mrr_by_currency()
+
+    assert mrr == {"EUR": Decimal("19.99"), "JPY": Decimal("83"), "USD": Decimal("68.33")}
+    assert all(isinstance(v, Decimal) for v in mrr.values())
+    assert mrr_by_currency(customer=eur) == {"EUR": Decimal("19.99")}
+
+
+def test_mrr_adds_recurring_addons_not_one_time_ones():
+    customer = factories.customer()
+    monthly = catalog.addon_create(
+        code="extra", name="Extra", currency="USD", amount=Decimal("5.00"), interval="month"
+    )
+    setup = catalog.addon_create(
+        code="setup", name="Setup", currency="USD", amount=Decimal("99.00"), interval="one_time"
+    )
+    sub = active(
+        customer,
+        factories.plan("base", amount="20.00"),
+        addons=[{"addon": monthly, "quantity": 3}, {"addon": setup, "quantity": 1}],
+    )
+    assert mrr_by_currency() == {"USD": Decimal("35.00")}
+    assert subscription_mrr(sub) == Decimal("35.00")
+
+
+def test_past_due_counts_and_mrr_of_nothing_is_empty():
+    assert mrr_by_currency() == {}
+    sub = active(factories.customer(), factories.plan("p", amount="10.00"))
+    Subscription.objects.filter(pk=sub.pk).update(status="past_due")
+    assert mrr_by_currency() == {"USD": Decimal("10.00")}
+
+
+def test_payments_failed_today_and_this_week():
+    customer = factories.customer()
+    payment(customer, status="failed", at=AT - timedelta(hours=1))
+    payment(customer, status="failed", at=AT - timedelta(days=3))
+    payment(customer, status="failed", at=AT - timedelta(days=8))
+    payment(customer, status="succeeded", at=AT - timedelta(hours=1))
+    assert payments_failed_counts(at=AT) == {"today": 1, "week": 2}
+
+
+def test_invoices_overdue_per_currency():
+    usd = factories.customer("usd-co")
+    eur = factories.customer("eur-co", currency="EUR")
+    open_invoice(usd, amount="25.00", at=AT - timedelta(days=60))
+    open_invoice(usd, amount="10.50", at=AT - timedelta(days=60))
+    open_invoice(eur, amount="7.00", at=AT - timedelta(days=60))
+    open_invoice(usd, amount="99.00", at=AT)  # not due yet
+    rows = invoices_overdue(at=AT)
+    assert [(r.currency, r.count, r.amount) for r in rows] == [
+        ("EUR", 1, Decimal("7.00")),
+        ("USD", 2, Decimal("35.50")),
+    ]
+
+
+def test_orders_stuck_failed_and_waiting_for_an_operator():
+    customer = factories.customer()
+    order(customer, status="failed")
+    waiting = order(customer, status="in_progress")
+    FulfillmentStep.objects.create(order=waiting, key="ok", step_type="manual_approval")
+    FulfillmentStep.objects.filter(order=waiting).update(status="waiting")
+    order(customer, status="completed")
+    stuck = orders_stuck()
+    assert (stuck.failed, stuck.waiting) == (1, 1)
+
+
+def test_drift_latest_counts_open_findings_of_the_latest_run():
+    assert drift_latest().run is None
+    customer = factories.customer()
+    old = DriftAuditRun.objects.create(started_at=AT - timedelta(days=1), findings_count=1)
+    DriftFinding.objects.create(run=old, customer=customer, kind="seats_over", detail="x")
+    run = DriftAuditRun.objects.create(started_at=AT, findings_count=3)
+    for kind in ("seats_over", "seats_over", "paid_without_access"):
+        DriftFinding.objects.create(run=run, customer=customer, kind=kind, detail="x")
+    DriftFinding.objects.create(
+        run=run, customer=customer, kind="access_without_payment", detail="x", repaired_at=AT
+    )
+    summary = drift_latest()
+    assert summary.run == run
+    assert summary.open_findings == 3
+    assert summary.by_kind == [("paid_without_access", 1), ("seats_over", 2)]
+
+
+def test_payments_per_day_has_every_day():
+    customer = factories.customer()
+    payment(customer, status="succeeded", at=AT - timedelta(hours=1))
+    payment(customer, status="failed", at=AT - timedelta(hours=2))
+    payment(customer, status="failed", at=AT - timedelta(days=2))
+    payment(customer, status="failed", at=AT - timedelta(days=40))  # outside
+    days = payments_per_day(at=AT, days=30)
+    assert len(days) == 30
+    assert days[-1].day == AT.date()
+    assert (days[-1].ok, days[-1].bad) == (1, 1)
+    assert (days[-3].ok, days[-3].bad) == (0, 1)
+    assert sum(d.bad for d in days) == 2
+
+
+def test_subscription_moves_per_day_from_the_event_log():
+    customer = factories.customer()
+    plan = factories.plan("moves", amount="10.00")
+    first = factories.subscription(customer=customer, plan=plan, at=AT - timedelta(days=1))
+    factories.subscription(customer=customer, plan=plan, at=AT - timedelta(hours=1))
+    subscription_cancel(subscription=first, at=AT, when="immediately", reason="test")
+    days = subscription_moves_per_day(at=AT, days=30)
+    assert len(days) == 30
+    assert (days[-2].ok, days[-2].bad) == (1, 0)
+    assert (days[-1].ok, days[-1].bad) == (1, 1)

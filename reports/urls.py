@@ -1,0 +1,16 @@
+"""Read-only staff pages, mounted under /admin/reports/ (config/urls.py) with the admin's
+login and chrome."""
+
+from django.contrib import admin
+from django.urls import path
+
+from reports import views
+
+app_name = "reports"
+urlpatterns = [
+    path(
+        "customers/<int:pk>/",
+        admin.site.admin_view(views.customer_360),
+        name="customer_360",
+    ),
+]
