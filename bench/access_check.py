@@ -55,6 +55,7 @@ METRIC = "bench_access_calls"
 QUOTA, SSO, SEATS = "bench_access_quota", "bench_access_sso", "bench_access_seats"
 USAGE_EVENTS = 50  # per customer, this period
 TICK = os.sysconf("SC_CLK_TCK")
+PATH = "/api/v1/access/check"  # --drf: "/api/v1/access/check/", the DRF view
 
 
 def log(message: str) -> None:
@@ -171,7 +172,7 @@ def free_port() -> int:
 
 def post(conn: http.client.HTTPConnection, body: bytes, token: str) -> tuple[int, bytes]:
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    conn.request("POST", "/api/v1/access/check", body=body, headers=headers)
+    conn.request("POST", PATH, body=body, headers=headers)
     response = conn.getresponse()
     data = response.read()
     if response.will_close:
@@ -318,7 +319,7 @@ def over_http(args, ids: list[int]) -> None:
         except subprocess.TimeoutExpired:
             server.kill()
     print(
-        f"HTTP {args.workers} gunicorn {args.worker_class} workers ×{args.worker_threads}, "
+        f"HTTP {PATH}: {args.workers} gunicorn {args.worker_class} workers ×{args.worker_threads}, "
         f"{args.clients}×{args.threads} clients: "
         f"target {args.rate}/s for {args.seconds:.0f} s, achieved "
         f"{len(latencies) / elapsed:.0f}/s ({len(latencies)} requests in {elapsed:.1f} s)",
@@ -346,9 +347,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=8, help="threads per client process")
     parser.add_argument("--skip-http", action="store_true")
     parser.add_argument(
+        "--drf", action="store_true", help="call the DRF view (…/check/), not the fast view"
+    )
+    parser.add_argument(
         "--no-config", action="store_true", help="gunicorn's defaults, not config/gunicorn.py"
     )
     args = parser.parse_args()
+    if args.drf:
+        global PATH
+        PATH = "/api/v1/access/check/"
     if connection.vendor != "postgresql":
         sys.exit("PostgreSQL only: set DATABASE_URL=postgres://...")
     log("migrating")
