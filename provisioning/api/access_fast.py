@@ -12,7 +12,6 @@ import io
 import json
 
 from django.http import HttpRequest, HttpResponse
-from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework.exceptions import ParseError, ValidationError
 
@@ -21,10 +20,9 @@ from api.errors import DomainError
 from api.parsers import DecimalJSONParser
 from provisioning.api.entitlements import (
     AccessCheckViewSet,
+    access_check_answer,
     access_check_input_simple,
-    access_result_body,
 )
-from provisioning.services.access import access_check
 
 _full_view = AccessCheckViewSet.as_view({"post": "create"})
 _parser = DecimalJSONParser()
@@ -51,16 +49,10 @@ def _answer(request: HttpRequest) -> HttpResponse | None:
     if key is None or not key.has_scope("read"):
         return None
     try:
-        result = access_check(
-            feature_code=data["feature"],
-            quantity=data["quantity"],
-            customer=data.get("customer"),
-            api_key=data.get("api_key"),
-            at=timezone.now(),
-        )
+        answer = access_check_answer(data)
     except DomainError:  # e.g. no such customer: the full view words the 400
         return None
-    body = json.dumps(access_result_body(result), separators=(",", ":"), ensure_ascii=False)
+    body = json.dumps(answer, separators=(",", ":"), ensure_ascii=False)
     response = HttpResponse(body.encode(), content_type="application/json")
     response["Allow"] = "POST, OPTIONS"
     return response

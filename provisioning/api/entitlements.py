@@ -149,6 +149,18 @@ def _serializer_validated(data) -> dict:
     return dict(serializer.validated_data)
 
 
+def access_check_answer(data: dict) -> dict:
+    """The response body for validated input `data`: the check, now."""
+    result = access_check(
+        feature_code=data["feature"],
+        quantity=data["quantity"],
+        customer=data.get("customer"),
+        api_key=data.get("api_key"),
+        at=timezone.now(),
+    )
+    return access_result_body(result)
+
+
 def access_result_body(result: AccessResult) -> dict:
     return {
         "allowed": result.allowed,
@@ -215,15 +227,7 @@ class AccessCheckViewSet(ApiViewSet):
     serializer_class = AccessCheckInputSerializer
 
     def create(self, request):
-        data = access_check_input(request.data)
-        result = access_check(
-            feature_code=data["feature"],
-            quantity=data["quantity"],
-            customer=data.get("customer"),
-            api_key=data.get("api_key"),
-            at=timezone.now(),
-        )
-        return Response(access_result_body(result))
+        return Response(access_check_answer(access_check_input(request.data)))
 
 
 @extend_schema_view(create=extend_schema(exclude=True))
