@@ -236,9 +236,10 @@ class PlanAdmin(admin.ModelAdmin):
         "amount",
         "pay_in_advance",
         "trial_days",
+        "pausable",
         "status",
     ]
-    list_filter = ["status", "currency", "interval", "is_latest", "product"]
+    list_filter = ["status", "currency", "interval", "is_latest", "product", "pausable"]
     search_fields = ["code", "name"]
     list_select_related = ["product"]
     autocomplete_fields = ["product"]
@@ -252,7 +253,7 @@ class PlanAdmin(admin.ModelAdmin):
             if locked
             else ("Once the plan is in use, these terms change only through a new version.")
         )
-        identity = ["code", "name", "description", "product", "status"]
+        identity = ["code", "name", "description", "product", "status", "pausable"]
         if obj is not None:
             identity[1:1] = ["version", "is_latest"]
         return [

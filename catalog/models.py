@@ -89,6 +89,9 @@ class Plan(models.Model):
     amount = models.DecimalField(**AMOUNT, default=Decimal(0), help_text="Recurring base fee.")
     pay_in_advance = models.BooleanField(default=True)
     trial_days = models.PositiveSmallIntegerField(default=0)
+    pausable = models.BooleanField(
+        default=True, help_text="Customers may pause and resume subscriptions to this plan."
+    )
     status = models.CharField(max_length=10, choices=PlanStatus.choices, default=PlanStatus.ACTIVE)
     created_at = models.DateTimeField(auto_now_add=True)
 

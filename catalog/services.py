@@ -205,6 +205,7 @@ def plan_create(
     amount: Decimal = Decimal(0),
     pay_in_advance: bool = True,
     trial_days: int = 0,
+    pausable: bool = True,
     description: str = "",
     product: Product | None = None,
     charges: list[dict] | None = None,
@@ -229,6 +230,7 @@ def plan_create(
         amount=amount,
         pay_in_advance=pay_in_advance,
         trial_days=trial_days,
+        pausable=pausable,
         description=description,
         product=product,
     )
@@ -283,7 +285,7 @@ def plan_update(
                 )
             }
         )
-    unknown = set(changes) - {*PLAN_TERMS, "name", "description", "product", "status"}
+    unknown = set(changes) - {*PLAN_TERMS, "name", "description", "product", "status", "pausable"}
     if unknown:
         raise ValidationError(
             {sorted(unknown)[0]: ValidationError("This field cannot be changed.", code="read_only")}

@@ -7,6 +7,7 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from api.errors import StateError
 from billing import periods
 from billing.models import InvoiceLine, Subscription, SubscriptionAddOn, SubscriptionStatus
 from billing.services.charges import (
@@ -457,6 +458,10 @@ def subscription_pause(
     *, subscription: Subscription, at: datetime, actor: Actor = None
 ) -> Subscription:
     sub = _locked(subscription)
+    if not sub.plan.pausable:
+        raise StateError(
+            f"Plan {sub.plan.name} cannot be paused.", code="plan_not_pausable", field="plan"
+        )
     sub.pause(at=at)
     sub.save()
     _record("subscription.paused", sub, at, actor)

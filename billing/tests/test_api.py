@@ -145,3 +145,15 @@ def test_change_errors(api, setup):
     assert unknown.json()["error"]["field"] == "plan"
     scheduled = api.post(url, {"quantity": 4, "when": "period_end"}, format="json")
     assert scheduled.json()["scheduled_quantity"] == 4
+
+
+def test_a_plan_may_forbid_pausing(api, setup):
+    sub_id = create(api).json()["id"]
+    plan = Subscription.objects.get(pk=sub_id).plan
+    response = api.patch(f"/api/v1/plans/{plan.code}/", {"pausable": False}, format="json")
+    assert response.status_code == 200, response.json()
+    assert response.json()["pausable"] is False
+    refused = api.post(f"/api/v1/subscriptions/{sub_id}/pause/", {}, format="json")
+    assert refused.status_code == 422
+    assert refused.json()["error"]["code"] == "plan_not_pausable"
+    assert Subscription.objects.get(pk=sub_id).status == "active"

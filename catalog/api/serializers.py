@@ -162,6 +162,7 @@ class PlanOutputSerializer(AmountsInCurrencyMixin, serializers.ModelSerializer):
             "amount",
             "pay_in_advance",
             "trial_days",
+            "pausable",
             "status",
             "charges",
             "entitlements",
@@ -182,6 +183,9 @@ class PlanCreateInputSerializer(StrictSerializer):
     amount = amount_field(default="0")
     pay_in_advance = serializers.BooleanField(default=True)
     trial_days = serializers.IntegerField(min_value=0, max_value=3650, default=0)
+    pausable = serializers.BooleanField(
+        default=True, help_text="Customers may pause and resume subscriptions to this plan."
+    )
     charges = ChargeInputSerializer(many=True, required=False, default=list, max_length=MAX_ITEMS)
     entitlements = EntitlementInputSerializer(
         many=True, required=False, default=list, max_length=MAX_ITEMS
@@ -199,6 +203,7 @@ class PlanUpdateInputSerializer(StrictSerializer):
     amount = amount_field(required=False)
     pay_in_advance = serializers.BooleanField(required=False)
     trial_days = serializers.IntegerField(min_value=0, max_value=3650, required=False)
+    pausable = serializers.BooleanField(required=False)
     status = serializers.ChoiceField(choices=PlanStatus.choices, required=False)
     charges = ChargeInputSerializer(many=True, required=False, max_length=MAX_ITEMS)
     entitlements = EntitlementInputSerializer(many=True, required=False, max_length=MAX_ITEMS)

@@ -429,3 +429,15 @@ def test_pause_where_the_state_does_not_allow_it_shows_why(acme):
     response = client.post(url("subscription_resume", sub), follow=True)
     assert "This subscription is active: it cannot be resumed." in response.content.decode()
     assert Subscription.objects.get(pk=sub.pk).status == "active"
+
+
+def test_a_plan_that_is_not_pausable_offers_no_pause_and_refuses_one(acme):
+    sub = acme.subscription
+    sub.plan.pausable = False
+    sub.plan.save(update_fields=["pausable"])
+    client = acme.client()
+    assert "Pause subscription" not in client.get(url("subscription", sub)).content.decode()
+    before = state(sub)
+    response = client.post(url("subscription_pause", sub), follow=True)
+    assert "cannot be paused" in response.content.decode()
+    assert state(sub) == before

@@ -13,8 +13,8 @@ form posts and the page comes back with the preview) calls `subscription_change(
 and shows its exact lines. The Confirm form carries the previewed inputs and a fingerprint of
 the lines shown; confirming previews again with those inputs and applies only when the lines
 are still the same (else it shows the new preview to confirm), so what is applied is what
-was seen. Plans have no "pausable" flag: pause/resume are offered where the subscription's
-state allows them and the service's refusal is shown otherwise.
+was seen. Pause is offered when the plan is pausable and the subscription active; resume
+when it is paused; the service's refusal is shown otherwise.
 """
 
 from django.contrib import messages
@@ -81,7 +81,9 @@ def _detail(
         "can_cancel": portal.can(Permission.MANAGE_ACCOUNT)
         and sub.status in CANCELABLE
         and not sub.cancel_at_period_end,
-        "can_pause": portal.can(Permission.MANAGE_ACCOUNT) and sub.status == S.ACTIVE,
+        "can_pause": portal.can(Permission.MANAGE_ACCOUNT)
+        and sub.status == S.ACTIVE
+        and sub.plan.pausable,
         "can_resume": portal.can(Permission.MANAGE_ACCOUNT) and sub.status == S.PAUSED,
         "change_form": change_form or SubscriptionChangeForm(subscription=sub),
         "preview": preview,
