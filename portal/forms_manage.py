@@ -15,7 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q
 
 from api.errors import DomainError
-from billing.models import InvoiceLine, Subscription
+from billing.models import CUSTOMER_CANCEL_REASONS, InvoiceLine, Subscription
 from billing.services.documents import money
 from billing.services.subscriptions import addons_open
 from catalog.models import AddOn, Feature, Plan, PlanStatus
@@ -25,16 +25,6 @@ from provisioning.services.keys import SCOPES
 # Why a customer cancels: Stripe's cancellation-feedback codes, which billing already stores
 # in Subscription.cancel_reason (API and tests use "too_expensive"; dunning stores
 # "nonpayment" with churn "involuntary", staff "staff" — neither is offered here).
-CANCEL_REASONS = [
-    ("too_expensive", "It is too expensive"),
-    ("missing_features", "Some features are missing"),
-    ("switched_service", "We switched to another service"),
-    ("unused", "We don't use it enough"),
-    ("customer_service", "Customer service was not good enough"),
-    ("too_complex", "It is too hard to use"),
-    ("low_quality", "Quality was less than expected"),
-    ("other", "Another reason"),
-]
 WHEN_CHANGE = [
     ("immediately", "Now (prorated for the rest of the period)"),
     ("period_end", "At the end of the current period"),
@@ -199,7 +189,9 @@ class SubscriptionCancelForm(PortalForm):
     id_prefix = "cancel"
 
     when = forms.ChoiceField(choices=WHEN_CANCEL, label="When", widget=forms.RadioSelect)
-    reason = forms.ChoiceField(choices=[("", "Choose a reason…"), *CANCEL_REASONS], label="Reason")
+    reason = forms.ChoiceField(
+        choices=[("", "Choose a reason…"), *CUSTOMER_CANCEL_REASONS], label="Reason"
+    )
     comment = forms.CharField(
         required=False,
         max_length=2000,

@@ -24,6 +24,7 @@ from billing.models import (
     Subscription,
     SubscriptionAddOn,
     SubscriptionStatus,
+    cancel_reason_label,
 )
 from billing.services.credits import customer_balances
 from catalog.models import AddOnInterval
@@ -240,6 +241,35 @@ def subscription_moves_per_day(*, at: datetime, days: int = 30) -> list[DayCount
         )
     )
     return every_day({r["day"]: (r["ok"], r["bad"]) for r in rows}, first.date(), days)
+
+
+@dataclass(frozen=True)
+class ChurnSummary:
+    voluntary: int
+    involuntary: int
+    reasons: list[tuple[str, int]]  # (label, subscriptions), most first
+
+
+def churn_recent(*, at: datetime, days: int = 30) -> ChurnSummary:
+    """Subscriptions that ended in the `days` days up to `at`: how many by churn kind, and
+    the cancellation reasons given (labels; free text as given). One query."""
+    rows = (
+        Subscription.objects.filter(
+            status=SubscriptionStatus.CANCELED,
+            ended_at__gt=at - timedelta(days=days),
+            ended_at__lte=at,
+        )
+        .order_by()
+        .values("churn", "cancel_reason")
+        .annotate(n=Count("pk"))
+    )
+    kinds: dict[str, int] = defaultdict(int)
+    reasons: dict[str, int] = defaultdict(int)
+    for row in rows:
+        kinds[row["churn"] or "voluntary"] += row["n"]
+        reasons[cancel_reason_label(row["cancel_reason"]) or "No reason given"] += row["n"]
+    ordered = sorted(reasons.items(), key=lambda item: (-item[1], item[0]))
+    return ChurnSummary(kinds["voluntary"], kinds["involuntary"], ordered)
 
 
 # The customer 360

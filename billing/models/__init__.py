@@ -7,7 +7,13 @@ from billing.models.invoices import (
     InvoiceStatus,
     LineKind,
 )
-from billing.models.subscriptions import Subscription, SubscriptionStatus
+from billing.models.subscriptions import (
+    CUSTOMER_CANCEL_REASONS,
+    CancelReason,
+    Subscription,
+    SubscriptionStatus,
+    cancel_reason_label,
+)
 
 __all__ = [
     "BillRun",
@@ -19,6 +25,9 @@ __all__ = [
     "LineKind",
     "Subscription",
     "SubscriptionStatus",
+    "CancelReason",
+    "CUSTOMER_CANCEL_REASONS",
+    "cancel_reason_label",
 ]
 from billing.models.credits import (  # noqa: E402
     BalanceTransaction,

@@ -10,6 +10,34 @@ from catalog.models import Plan
 from customers.models import Customer
 
 
+class CancelReason(models.TextChoices):
+    """The reasons a cancellation is given, for churn reports (Stripe's codes). The API
+    accepts other text too; the portal offers `CUSTOMER_CANCEL_REASONS`."""
+
+    TOO_EXPENSIVE = "too_expensive", "It is too expensive"
+    MISSING_FEATURES = "missing_features", "Some features are missing"
+    SWITCHED_SERVICE = "switched_service", "We switched to another service"
+    UNUSED = "unused", "We don't use it enough"
+    CUSTOMER_SERVICE = "customer_service", "Customer service was not good enough"
+    TOO_COMPLEX = "too_complex", "It is too hard to use"
+    LOW_QUALITY = "low_quality", "Quality was less than expected"
+    OTHER = "other", "Another reason"
+    NONPAYMENT = "nonpayment", "Not paid (dunning)"
+    STAFF = "staff", "Canceled by staff"
+
+
+CUSTOMER_CANCEL_REASONS = [
+    (reason.value, reason.label)
+    for reason in CancelReason
+    if reason not in (CancelReason.NONPAYMENT, CancelReason.STAFF)
+]
+
+
+def cancel_reason_label(code: str) -> str:
+    """The label of a known reason code, else the code itself (free text from the API)."""
+    return CancelReason(code).label if code in CancelReason.values else code
+
+
 class SubscriptionStatus(models.TextChoices):
     PENDING = "pending", "Pending (starts later)"
     TRIALING = "trialing", "Trialing"

@@ -17,6 +17,7 @@ from django.db import transaction
 from api.errors import Conflict, DomainError, StateError
 from billing.models import (
     BillingEvent,
+    CancelReason,
     DunningCampaign,
     DunningCase,
     DunningStatus,
@@ -132,14 +133,19 @@ def dunning_final_action(*, case_id: int, at: datetime, actor: Actor = None) -> 
             sub.suspend()
             sub.save()
             subscription_event(
-                "subscription.suspended", sub, at, actor, reason="nonpayment", case=case_id
+                "subscription.suspended",
+                sub,
+                at,
+                actor,
+                reason=CancelReason.NONPAYMENT,
+                case=case_id,
             )
             done.append(sub.pk)
     elif action == FinalAction.CANCEL:
         from billing.services.subscriptions import addons_end  # imports invoicing -> payments
 
         for sub in subscriptions_locked(invoice_id, [S.ACTIVE, S.PAST_DUE, S.SUSPENDED, S.PAUSED]):
-            sub.cancel(at=at, reason="nonpayment", involuntary=True)
+            sub.cancel(at=at, reason=CancelReason.NONPAYMENT, involuntary=True)
             addons_end(sub, at)
             usage_aggregates_end(subscription=sub, at=at)
             sub.save()
@@ -148,7 +154,7 @@ def dunning_final_action(*, case_id: int, at: datetime, actor: Actor = None) -> 
                 sub,
                 at,
                 actor,
-                reason="nonpayment",
+                reason=CancelReason.NONPAYMENT,
                 churn="involuntary",
                 at_period_end=False,
                 case=case_id,

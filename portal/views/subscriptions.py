@@ -26,7 +26,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_fsm import TransitionNotAllowed
 
 from api.errors import DomainError
-from billing.models import Subscription, SubscriptionStatus
+from billing.models import Subscription, SubscriptionStatus, cancel_reason_label
 from billing.services.changes import subscription_change
 from billing.services.documents import money
 from billing.services.subscriptions import (
@@ -37,7 +37,6 @@ from billing.services.subscriptions import (
 )
 from portal.access import owned_or_404, portal_view
 from portal.forms_manage import (
-    CANCEL_REASONS,
     ChangePreview,
     SubscriptionCancelForm,
     SubscriptionChangeForm,
@@ -76,7 +75,7 @@ def _detail(
         "sub": sub,
         "price": money(sub.plan.amount, sub.currency),
         "addons": list(addons_open(sub).values()),
-        "cancel_reason": dict(CANCEL_REASONS).get(sub.cancel_reason, sub.cancel_reason),
+        "cancel_reason": cancel_reason_label(sub.cancel_reason),
         "can_change": portal.can(Permission.MANAGE_BILLING) and sub.status in CHANGEABLE,
         "can_cancel": portal.can(Permission.MANAGE_ACCOUNT)
         and sub.status in CANCELABLE

@@ -11,6 +11,7 @@ from billing.services.documents import money as money_text
 from provisioning.models import DriftKind
 from reports.selectors import (
     DayCounts,
+    churn_recent,
     drift_latest,
     invoices_overdue,
     mrr_by_currency,
@@ -116,6 +117,7 @@ def staff_dashboard(context) -> dict:
     result: dict = {"show": any(can.values()), "can": can, "at": at}
     if can["mrr"]:
         result["mrr"] = mrr_by_currency()
+        result["churn"] = churn_recent(at=at)
         result["moves"] = stacked_bars(
             subscription_moves_per_day(at=at, days=30), "activated", "canceled"
         )

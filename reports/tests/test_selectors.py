@@ -13,6 +13,7 @@ from billing.tests.payment_helpers import open_invoice
 from catalog import services as catalog
 from provisioning.models import DriftAuditRun, DriftFinding, FulfillmentStep
 from reports.selectors import (
+    churn_recent,
     drift_latest,
     invoices_overdue,
     monthly_amount,
@@ -166,3 +167,30 @@ def test_subscription_moves_per_day_from_the_event_log():
     assert len(days) == 30
     assert (days[-2].ok, days[-2].bad) == (1, 0)
     assert (days[-1].ok, days[-1].bad) == (1, 1)
+
+
+def test_churn_of_the_last_30_days_by_kind_and_reason():
+    plan = factories.plan("p", amount="10.00")
+    reasons = ["too_expensive", "too_expensive", "unused", "a free-text reason", ""]
+    for n, reason in enumerate(reasons):
+        sub = active(factories.customer(f"c{n}"), plan)
+        subscription_cancel(
+            subscription=sub, at=AT + timedelta(days=n), when="immediately", reason=reason
+        )
+    old = active(factories.customer("old"), plan)
+    subscription_cancel(subscription=old, at=AT - timedelta(days=40), when="immediately")
+    dunned = active(factories.customer("dunned"), plan)
+    dunned.cancel(at=AT, reason="nonpayment", involuntary=True)
+    dunned.save()
+    active(factories.customer("stays"), plan)
+
+    churn = churn_recent(at=AT + timedelta(days=10))
+
+    assert (churn.voluntary, churn.involuntary) == (5, 1)
+    assert churn.reasons == [
+        ("It is too expensive", 2),
+        ("No reason given", 1),
+        ("Not paid (dunning)", 1),
+        ("We don't use it enough", 1),
+        ("a free-text reason", 1),
+    ]
