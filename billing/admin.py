@@ -45,6 +45,7 @@ from billing.services.invoicing import (
 from billing.services.subscriptions import (
     _validate_new,
     subscription_cancel,
+    subscription_cancel_undo,
     subscription_create,
     subscription_pause,
     subscription_resume,
@@ -263,7 +264,13 @@ class SubscriptionAdmin(admin.ModelAdmin):
     list_select_related = ["customer", "plan"]
     autocomplete_fields = ["customer", "plan"]
     inlines = [SubscriptionInvoiceLineInline]
-    actions = ["cancel_now", "cancel_at_period_end_selected", "pause_selected", "resume_selected"]
+    actions = [
+        "cancel_now",
+        "cancel_at_period_end_selected",
+        "undo_cancel_selected",
+        "pause_selected",
+        "resume_selected",
+    ]
 
     def read_only_fieldsets(self) -> list:
         return read_only_fieldsets(
@@ -352,6 +359,17 @@ class SubscriptionAdmin(admin.ModelAdmin):
                 subscription=sub, at=at, when="period_end", reason="staff", actor=request.user
             ),
             "Cancellation scheduled (or done, for trials and pending starts)",
+        )
+
+    @admin.action(permissions=["change"], description="Undo a cancellation at period end")
+    def undo_cancel_selected(self, request, queryset):
+        at = timezone.now()
+        run_per_row(
+            self,
+            request,
+            queryset,
+            lambda sub: subscription_cancel_undo(subscription=sub, at=at, actor=request.user),
+            "Kept (cancellation undone)",
         )
 
     @admin.action(permissions=["change"], description="Pause")

@@ -23,6 +23,11 @@ urlpatterns = [
         name="subscription_cancel",
     ),
     path(
+        "subscriptions/<int:pk>/keep/",
+        subscriptions.subscription_keep_view,
+        name="subscription_keep",
+    ),
+    path(
         "subscriptions/<int:pk>/pause/",
         subscriptions.subscription_pause_view,
         name="subscription_pause",

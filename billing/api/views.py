@@ -52,6 +52,13 @@ class SubscriptionFilter(django_filters.FilterSet):
         request=s.SubscriptionCancelInputSerializer,
         responses=s.SubscriptionOutputSerializer,
     ),
+    undo_cancel=extend_schema(
+        tags=["subscriptions"],
+        request=s.AtInputSerializer,
+        responses=s.SubscriptionOutputSerializer,
+        description="Keep a subscription whose cancellation at the period end is to come "
+        "(422 `no_scheduled_cancellation` otherwise).",
+    ),
     pause=extend_schema(
         tags=["subscriptions"],
         request=s.AtInputSerializer,
@@ -131,6 +138,14 @@ class SubscriptionViewSet(ListRetrieveMixin, ApiViewSet):
         return Response(
             s.SubscriptionChangeOutputSerializer(result.subscription, context=context).data
         )
+
+    @action(detail=True, methods=["post"], url_path="undo-cancel")
+    def undo_cancel(self, request, pk=None):
+        data = self.validated(s.AtInputSerializer, request.data)
+        sub = subscriptions.subscription_cancel_undo(
+            subscription=self.get_object(), at=data.get("at") or timezone.now(), actor=request.auth
+        )
+        return self.respond(sub)
 
     @action(detail=True, methods=["post"])
     def pause(self, request, pk=None):

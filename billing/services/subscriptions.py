@@ -454,6 +454,27 @@ def subscription_cancel(
 
 
 @transaction.atomic
+def subscription_cancel_undo(
+    *, subscription: Subscription, at: datetime, actor: Actor = None
+) -> Subscription:
+    """Keep a subscription whose cancellation at the period end is still to come: it renews
+    as before. The reason given stays in the event log, not on the subscription."""
+    sub = _locked(subscription)
+    if not sub.cancel_at_period_end or sub.status not in (S.ACTIVE, S.PAST_DUE, S.PAUSED):
+        raise StateError(
+            "Only a cancellation scheduled for the period end can be undone.",
+            code="no_scheduled_cancellation",
+        )
+    reason = sub.cancel_reason
+    sub.cancel_at_period_end = False
+    sub.canceled_at = None
+    sub.cancel_reason, sub.cancel_comment = "", ""
+    sub.save()
+    _record("subscription.cancel_undone", sub, at, actor, reason=reason)
+    return sub
+
+
+@transaction.atomic
 def subscription_pause(
     *, subscription: Subscription, at: datetime, actor: Actor = None
 ) -> Subscription:

@@ -157,3 +157,17 @@ def test_a_plan_may_forbid_pausing(api, setup):
     assert refused.status_code == 422
     assert refused.json()["error"]["code"] == "plan_not_pausable"
     assert Subscription.objects.get(pk=sub_id).status == "active"
+
+
+def test_a_cancellation_at_period_end_can_be_undone(api, setup):
+    sub_id = create(api).json()["id"]
+    url = f"/api/v1/subscriptions/{sub_id}/"
+    refused = api.post(f"{url}undo-cancel/", {}, format="json")
+    assert refused.status_code == 422
+    assert refused.json()["error"]["code"] == "no_scheduled_cancellation"
+    scheduled = api.post(f"{url}cancel/", {"when": "period_end", "reason": "x"}, format="json")
+    assert scheduled.json()["cancel_at_period_end"] is True
+    kept = api.post(f"{url}undo-cancel/", {}, format="json")
+    assert kept.status_code == 200, kept.json()
+    assert kept.json()["cancel_at_period_end"] is False
+    assert kept.json()["status"] == "active"

@@ -28,6 +28,7 @@ OBJECTS = {
     "subscription_preview": "subscription",
     "subscription_change": "subscription",
     "subscription_cancel": "subscription",
+    "subscription_keep": "subscription",
     "subscription_pause": "subscription",
     "subscription_resume": "subscription",
     "team_role": "member",

@@ -441,3 +441,35 @@ def test_a_plan_that_is_not_pausable_offers_no_pause_and_refuses_one(acme):
     response = client.post(url("subscription_pause", sub), follow=True)
     assert "cannot be paused" in response.content.decode()
     assert state(sub) == before
+
+
+def test_a_scheduled_cancellation_can_be_undone_once(acme):
+    from billing.models import BillingEvent
+
+    sub = acme.subscription
+    client = acme.client()
+    client.post(url("subscription_cancel", sub), {"when": "period_end", "reason": "unused"})
+    assert "Keep my subscription" in client.get(url("subscription", sub)).content.decode()
+    response = client.post(url("subscription_keep", sub), follow=True)
+    sub.refresh_from_db()
+    assert (sub.cancel_at_period_end, sub.canceled_at, sub.cancel_reason) == (False, None, "")
+    page = response.content.decode()
+    assert "Your subscription is kept" in page
+    assert "Cancel subscription" in page
+    event = BillingEvent.objects.get(kind="subscription.cancel_undone", subject_id=str(sub.pk))
+    assert event.payload["reason"] == "unused"
+    assert event.actor.startswith("user:")
+    before = state(sub)
+    response = client.post(url("subscription_keep", sub), follow=True)
+    assert "Only a cancellation scheduled for the period end can be undone." in (
+        response.content.decode()
+    )
+    assert state(sub) == before
+
+
+def test_only_an_owner_may_keep_a_subscription(acme):
+    sub = acme.subscription
+    acme.client().post(url("subscription_cancel", sub), {"when": "period_end", "reason": "other"})
+    assert acme.client("admin").post(url("subscription_keep", sub)).status_code == 403
+    sub.refresh_from_db()
+    assert sub.cancel_at_period_end

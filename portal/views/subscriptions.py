@@ -32,6 +32,7 @@ from billing.services.documents import money
 from billing.services.subscriptions import (
     addons_open,
     subscription_cancel,
+    subscription_cancel_undo,
     subscription_pause,
     subscription_resume,
 )
@@ -84,6 +85,7 @@ def _detail(
         and sub.status == S.ACTIVE
         and sub.plan.pausable,
         "can_resume": portal.can(Permission.MANAGE_ACCOUNT) and sub.status == S.PAUSED,
+        "can_keep": portal.can(Permission.MANAGE_ACCOUNT) and sub.cancel_at_period_end,
         "change_form": change_form or SubscriptionChangeForm(subscription=sub),
         "preview": preview,
         "cancel_form": cancel_form or SubscriptionCancelForm(),
@@ -251,3 +253,16 @@ def subscription_pause_view(request: HttpRequest, pk: int) -> HttpResponse:
 @portal_view(Permission.MANAGE_ACCOUNT)
 def subscription_resume_view(request: HttpRequest, pk: int) -> HttpResponse:
     return _transition(request, pk, subscription_resume, "resumed", "Subscription resumed.")
+
+
+@require_POST
+@portal_view(Permission.MANAGE_ACCOUNT)
+def subscription_keep_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Undo a cancellation scheduled for the period end."""
+    return _transition(
+        request,
+        pk,
+        subscription_cancel_undo,
+        "kept",
+        "Your subscription is kept: it renews as before.",
+    )
