@@ -56,3 +56,35 @@ def test_download_an_invoice_pdf(page, acme, screenshot):
     assert download.suggested_filename == f"{invoice.number}.pdf"
     assert Path(download.path()).read_bytes().startswith(b"%PDF")
     screenshot(page, "billing-invoices")
+
+
+def test_pay_with_3d_secure_and_come_back_paid(page, acme, screenshot):
+    now = timezone.now()
+    card(acme.customer, token="tok_threeDSecureRequired", at=now)  # noqa: S106
+    invoice = open_invoice(acme.customer, amount="25.00", at=now)
+    sign_in(page, acme.owner.user.email)
+    page.goto(f"/portal/invoices/{invoice.pk}/pay/")
+    page.get_by_role("button", name="Pay 25.00 USD").click()
+    page.get_by_role("heading", name="Authentication needed").wait_for()
+    page.get_by_role("link", name="Authenticate the payment").click()
+    page.get_by_role("heading", name="Sandbox 3-D Secure").wait_for()
+    page.get_by_role("button", name="Complete authentication").click()
+    page.get_by_role("link", name="Return to the merchant").click()
+    page.get_by_role("heading", name="Paid").wait_for()
+    invoice.refresh_from_db()
+    assert invoice.status == InvoiceStatus.PAID
+    screenshot(page, "billing-3ds-paid")
+
+
+def test_the_portal_fits_a_phone_screen(page, acme, screenshot):
+    page.set_viewport_size({"width": 390, "height": 844})
+    sign_in(page, acme.owner.user.email)
+    for path in ("/portal/", "/portal/subscriptions/", "/portal/invoices/", "/portal/team/"):
+        page.goto(path)
+        overflow = page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0, f"{path} scrolls sideways by {overflow}px"
+    page.goto("/portal/")
+    assert page.get_by_role("navigation", name="Main").is_visible()
+    screenshot(page, "overview-phone")

@@ -6,6 +6,7 @@ is a 404. Viewing documents needs VIEW; payment methods and payments need MANAGE
 """
 
 import secrets
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.cache import cache
@@ -314,6 +315,8 @@ def payment(request, pk: int):
     next_url = str((found.next_action or {}).get("url", ""))
     if not next_url.startswith(("/", "https://")):  # only a page or a bank's https page
         next_url = ""
+    if next_url.startswith("/sandbox/"):  # the sandbox's 3-D Secure page links back here
+        next_url += "?" + urlencode({"return_to": request.path})
     invoice = found.invoice
     return render(
         request,
