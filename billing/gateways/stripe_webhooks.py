@@ -1,4 +1,5 @@
-"""Stripe webhooks, received by dj-stripe: what became of our charges, and fraud warnings.
+"""Stripe webhooks, received by dj-stripe: what became of our charges and refunds, disputes,
+and fraud warnings.
 
 dj-stripe's endpoint (`/stripe/webhook/<uuid>/`) checks the signature against
 `WebhookEndpoint.secret`, stores the Event — its id is unique, so a redelivered event is not
@@ -18,7 +19,10 @@ from djstripe.signals import WEBHOOK_SIGNALS
 
 from billing.gateways.stripe import StripeAdapter, intent_result
 from billing.models import Gateway, GatewayAdapter
+from billing.services.disputes import payment_dispute_reported
 from billing.services.payments import payment_gateway_report, payment_method_risk_report
+from billing.services.refunds import payment_refund_reported
+from catalog.money import from_minor_units
 
 logger = logging.getLogger(__name__)
 PAYMENT_INTENT_EVENTS = [
@@ -32,6 +36,10 @@ PAYMENT_INTENT_EVENTS = [
 def _at(event: Event):
     """When it happened at Stripe (the event's creation), for the service's `at`."""
     return event.created or timezone.now()
+
+
+def _money(minor: int, currency: str):
+    return from_minor_units(int(minor), currency.upper())
 
 
 def _stripe_gateway() -> Gateway | None:
@@ -71,4 +79,50 @@ def early_fraud_warning_created(sender, event: Event, **kwargs) -> None:
     token = StripeAdapter(gateway.options).charge_payment_method(charge_id)
     payment_method_risk_report(
         vault=gateway.vault, token=token, risk_level="highest", at=_at(event)
+    )
+
+
+@receiver(
+    [WEBHOOK_SIGNALS[kind] for kind in ("refund.created", "refund.updated", "refund.failed")],
+    sender=Event,
+    dispatch_uid="billing.stripe.refund",
+)
+def refund_changed(sender, event: Event, **kwargs) -> None:
+    """A refund of a payment: ours settling, or one made in Stripe's dashboard."""
+    refund = event.data["object"]
+    intent = refund.get("payment_intent")
+    if not intent:
+        return
+    payment_refund_reported(
+        payment_reference=intent if isinstance(intent, str) else intent["id"],
+        refund_reference=refund["id"],
+        amount=_money(refund["amount"], refund["currency"]),
+        status=refund.get("status") or "",
+        idempotency_key=(refund.get("metadata") or {}).get("idempotency_key", ""),
+        at=_at(event),
+    )
+
+
+DISPUTE_EVENTS = ["charge.dispute.created", "charge.dispute.updated", "charge.dispute.closed"]
+
+
+@receiver(
+    [WEBHOOK_SIGNALS[kind] for kind in DISPUTE_EVENTS],
+    sender=Event,
+    dispatch_uid="billing.stripe.dispute",
+)
+def dispute_changed(sender, event: Event, **kwargs) -> None:
+    """A cardholder disputed a payment (chargeback), or the dispute moved on or closed."""
+    dispute = event.data["object"]
+    intent = dispute.get("payment_intent")
+    if not intent:
+        return
+    payment_dispute_reported(
+        payment_reference=intent if isinstance(intent, str) else intent["id"],
+        dispute_reference=dispute["id"],
+        amount=_money(dispute["amount"], dispute["currency"]),
+        reason=dispute.get("reason") or "",
+        status=dispute.get("status") or "",
+        created=event.type == "charge.dispute.created",
+        at=_at(event),
     )

@@ -156,3 +156,55 @@ def credit_note_refund(*, credit_note: CreditNote, at: datetime, actor: Actor = 
         if requested <= 0:
             break
     return made
+
+
+def payment_refund_reported(
+    *,
+    payment_reference: str,
+    refund_reference: str,
+    amount: Decimal,
+    status: str,
+    idempotency_key: str,
+    at: datetime,
+    reason: str = "Refunded at the gateway",
+) -> Refund | None:
+    """A gateway says a refund of one of our payments exists (Stripe's `refund.*` events).
+
+    Our own refund (its idempotency key) gets its outcome; one made at the gateway (its
+    dashboard) is recorded as a succeeded refund, once per `refund_reference`; a refund of a
+    payment that is not ours, or one that failed at the gateway, changes nothing. A refund
+    larger than what is left to refund is not recorded but reported (`payment.refund_unmatched`)
+    for someone to look at."""
+    with transaction.atomic():
+        ours = idempotency_key and Refund.objects.filter(idempotency_key=idempotency_key).first()
+        if ours:
+            outcome = Outcome.SUCCEEDED if status in ("succeeded", "pending") else Outcome.DECLINED
+            message = "" if outcome == Outcome.SUCCEEDED else f"Refund {status} at the gateway."
+            result = RefundResult(outcome, reference=refund_reference, message=message)
+            return _refund_record(refund=ours, result=result, at=at, actor="gateway")
+        known = Refund.objects.filter(gateway_reference=refund_reference).first()
+        payment = (
+            Payment.objects.select_for_update().filter(gateway_reference=payment_reference).first()
+        )
+        if known is not None or payment is None or status not in ("succeeded", "pending"):
+            return known
+        if payment.status not in REFUNDABLE or amount > payment_refundable(payment):
+            billing_event_record(
+                kind="payment.refund_unmatched",
+                subject=payment,
+                at=at,
+                actor="gateway",
+                payload={"refund": refund_reference, "amount": str(amount)},
+                dedupe_key=f"refund_unmatched:{refund_reference}",
+            )
+            return None
+        refund = Refund.objects.create(
+            payment=payment,
+            amount=amount,
+            currency=payment.currency,
+            reason=reason,
+            idempotency_key=f"{settings.PAYMENT_IDEMPOTENCY_PREFIX}ext_{refund_reference}",
+            created_at=at,
+        )
+        result = RefundResult(Outcome.SUCCEEDED, reference=refund_reference)
+        return _refund_record(refund=refund, result=result, at=at, actor="gateway")

@@ -229,3 +229,100 @@ def test_an_early_fraud_warning_rates_the_card_highest(stub, deliver, client, se
     method = PaymentMethod.objects.get(pk=payment.method_id)
     assert method.risk_level == "highest"
     assert BillingEvent.objects.filter(kind="payment_method.risk_reported").count() == 1
+
+
+def refunds_of(payment) -> list[tuple]:
+    return list(payment.refunds.order_by("pk").values_list("amount", "status", "reason"))
+
+
+def test_a_refund_made_in_stripes_dashboard_is_recorded_once(stub, deliver, settings):
+    payment, intent = collect(stub, "succeeded")
+    ours = payments.Payment.objects.get(pk=payment.pk)
+    from billing.services.refunds import payment_refund
+
+    own = payment_refund(payment=ours, at=AT, amount=Decimal("5.00"), reason="goodwill")
+    dashboard = stub.add(
+        {
+            **stub.objects[own.gateway_reference],
+            "id": "re_dashboard_one",
+            "amount": 1000,
+            "metadata": {},
+        }
+    )
+    assert deliver(event("refund.created", dashboard, settings)).status_code == 200
+    assert deliver(event("refund.updated", dashboard, settings)).status_code == 200  # again
+    mine = stub.objects[own.gateway_reference]
+    assert deliver(event("refund.updated", mine, settings)).status_code == 200  # ours: known
+
+    payment.refresh_from_db()
+    assert refunds_of(payment) == [
+        (Decimal("5.00"), "succeeded", "goodwill"),
+        (Decimal("10.00"), "succeeded", "Refunded at the gateway"),
+    ]
+    assert (payment.amount_refunded, payment.status) == (Decimal("15.00"), "partially_refunded")
+    assert history(payment).count("payment.refunded") == 2
+
+
+def test_a_dispute_is_logged_mailed_and_when_lost_refunds_the_payment(
+    stub, deliver, settings, mailoutbox, django_capture_on_commit_callbacks
+):
+    settings.ADMINS = [("Ops", "ops@example.com")]
+    payment, intent = collect(stub, "succeeded")
+    dispute = fixture("dispute_dp_fakefakefakefake01")
+    dispute.update(
+        id="dp_billing_test", payment_intent=intent["id"], charge=intent["latest_charge"]
+    )
+    dispute.update(amount=2500, currency="usd", status="needs_response")
+    stub.add(dispute)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert deliver(event("charge.dispute.created", dispute, settings)).status_code == 200
+        assert deliver(event("charge.dispute.updated", dispute, settings)).status_code == 200
+    assert [m.subject for m in mailoutbox] == [
+        f"[Django] Payment #{payment.pk} disputed: 25.00 USD"
+    ]
+    dispute["status"] = "lost"
+    assert deliver(event("charge.dispute.closed", dispute, settings)).status_code == 200
+    assert deliver(event("charge.dispute.closed", dispute, settings)).status_code == 200
+
+    payment.refresh_from_db()
+    assert [k for k in history(payment) if "dispute" in k] == [
+        "payment.dispute_opened",
+        "payment.dispute_updated",
+        "payment.dispute_lost",
+    ]
+    assert refunds_of(payment) == [(Decimal("25.00"), "succeeded", "Dispute lost (fraudulent)")]
+    assert payment.status == "refunded"
+
+
+def test_our_refund_confirmed_by_webhook_before_its_reply_is_recorded_once(stub, deliver, settings):
+    from billing.services.refunds import _refund_open, payment_refund_reported
+
+    payment, intent = collect(stub, "succeeded")
+    pending = _refund_open(
+        payment=payment, amount=Decimal("25.00"), reason="late reply", at=AT, credit_note=None
+    )  # the refund call is out; Stripe's webhook comes first
+    stripe_refund = stub.add(
+        {
+            **fixture("refund_re_fakefakefakefakefake0001"),
+            "id": "re_webhook_first",
+            "amount": 2500,
+            "currency": "usd",
+            "payment_intent": intent["id"],
+            "status": "succeeded",
+            "metadata": {"idempotency_key": pending.idempotency_key},
+        }
+    )
+    assert deliver(event("refund.created", stripe_refund, settings)).status_code == 200
+    late = payment_refund_reported(  # the reply, recorded after: nothing more happens
+        payment_reference=intent["id"],
+        refund_reference="re_webhook_first",
+        amount=Decimal("25.00"),
+        status="succeeded",
+        idempotency_key=pending.idempotency_key,
+        at=AT,
+    )
+    payment.refresh_from_db()
+    assert late.pk == pending.pk
+    assert refunds_of(payment) == [(Decimal("25.00"), "succeeded", "late reply")]
+    assert (payment.amount_refunded, payment.status) == (Decimal("25.00"), "refunded")
