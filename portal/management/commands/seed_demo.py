@@ -11,6 +11,7 @@ from decimal import Decimal
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.test.utils import override_settings
 from django.utils import timezone
 
 from billing.models import Subscription
@@ -24,6 +25,7 @@ from customers.models import Customer
 from provisioning.services.orders import orders_run_due
 from provisioning.services.sync import billing_events_consume
 
+HELD_EMAIL = "django.core.mail.backends.locmem.EmailBackend"
 DEMO_OWNER_PASSWORD = "demo-owner-pass"  # noqa: S105 - published demo login
 METRICS = [
     ("api_calls", "API calls", "count", ""),
@@ -187,8 +189,12 @@ DEMO_SUBSCRIPTIONS = {
 class Command(BaseCommand):
     help = "Load the demo catalog, customers and an admin user (safe to run again)."
 
-    @transaction.atomic
     def handle(self, *args, **options):
+        # The demo customers' welcome and key emails are kept, not printed over the output.
+        with override_settings(EMAIL_BACKEND=HELD_EMAIL), transaction.atomic():
+            self._seed()
+
+    def _seed(self):
         metrics = {m.code: m for m in BillableMetric.objects.all()}
         for code, name, aggregation, field in METRICS:
             if code not in metrics:
