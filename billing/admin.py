@@ -690,4 +690,5 @@ import billing.admin_bank  # noqa: E402, F401 - bank transfers, reconciliation r
 import billing.admin_credits  # noqa: E402, F401 - credit notes, balances, coupons
 import billing.admin_dunning  # noqa: E402, F401 - dunning campaigns and cases
 import billing.admin_payments  # noqa: E402, F401 - payments, refunds, methods, gateways, routing
+import billing.admin_sla  # noqa: E402, F401 - SLA credits
 import billing.admin_usage  # noqa: E402, F401 - usage aggregates, events, alerts

@@ -19,6 +19,7 @@ from catalog.models import (
     FeatureKind,
     Plan,
     Product,
+    ServiceLevel,
 )
 from catalog.pricing import ChargePropertiesError, normalize_properties
 
@@ -210,7 +211,16 @@ class AddOnEntitlementInline(admin.TabularInline):
 class PlanForm(forms.ModelForm):
     class Meta:
         model = Plan
-        fields = ["code", "name", "description", "product", "status", *services.PLAN_TERMS]
+        fields = [
+            "code",
+            "name",
+            "description",
+            "product",
+            "status",
+            "pausable",
+            "service_level",
+            *services.PLAN_TERMS,
+        ]
 
     def clean_code(self):
         code = self.cleaned_data["code"]
@@ -253,7 +263,8 @@ class PlanAdmin(admin.ModelAdmin):
             if locked
             else ("Once the plan is in use, these terms change only through a new version.")
         )
-        identity = ["code", "name", "description", "product", "status", "pausable"]
+        identity = ["code", "name", "description", "product", "status"]
+        identity += ["pausable", "service_level"]
         if obj is not None:
             identity[1:1] = ["version", "is_latest"]
         return [
@@ -297,3 +308,31 @@ class AddOnAdmin(admin.ModelAdmin):
         # The price of an add-on in use is its contract: make a new add-on instead.
         fixed = ["code", "currency", "amount", "interval"] if obj else []
         return [*self.readonly_fields, *fixed]
+
+
+class ServiceLevelForm(forms.ModelForm):
+    credit_tiers = forms.JSONField(
+        required=False,
+        initial=list,
+        help_text='[{"below": "99.9", "credit_percent": "10"}, {"below": "99", '
+        '"credit_percent": "25"}]: uptime in a month under `below` percent earns '
+        "`credit_percent` of that period's base fee (the largest tier that applies).",
+    )
+
+    class Meta:
+        model = ServiceLevel
+        fields = ["code", "name", "uptime_target", "response_time", "credit_tiers", "description"]
+
+
+@admin.register(ServiceLevel)
+class ServiceLevelAdmin(admin.ModelAdmin):
+    form = ServiceLevelForm
+    list_display = ["code", "name", "uptime_target", "response_time", "tiers"]
+    search_fields = ["code", "name"]
+
+    @admin.display(description="credits")
+    def tiers(self, obj: ServiceLevel) -> str:
+        return (
+            ", ".join(f"< {t['below']}%: {t['credit_percent']}%" for t in obj.credit_tiers)
+            or "none"
+        )

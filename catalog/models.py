@@ -2,7 +2,8 @@
 
 from decimal import Decimal
 
-from django.core.validators import MinValueValidator
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -67,6 +68,72 @@ class BillableMetric(models.Model):
         return self.code
 
 
+class ServiceLevel(models.Model):
+    """A service level agreement a plan promises: a monthly uptime target, the support
+    response, and the credits owed for a period below target. `credit_tiers`:
+    [{"below": "99.9", "credit_percent": "10"}, {"below": "99", "credit_percent": "25"}] —
+    uptime under `below` percent earns `credit_percent` of the period's base fee (the
+    largest tier that applies)."""
+
+    code = models.CharField(max_length=100, unique=True, validators=[code_validator])
+    name = models.CharField(max_length=200)
+    uptime_target = models.DecimalField(
+        max_digits=6,
+        decimal_places=3,
+        validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(100))],
+        help_text="Monthly uptime promised, in percent (99.9).",
+    )
+    response_time = models.CharField(
+        max_length=200, blank=True, help_text="Support response promised (4 business hours)."
+    )
+    credit_tiers = models.JSONField(default=list, blank=True)
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.uptime_target}%)"
+
+    def clean(self) -> None:
+        self.credit_tiers = sla_tiers_clean(self.credit_tiers, self.uptime_target)
+
+    def credit_percent(self, uptime: Decimal) -> Decimal:
+        """The credit owed for a period of `uptime` percent: 0 at or above every tier."""
+        owed = [
+            Decimal(t["credit_percent"]) for t in self.credit_tiers if uptime < Decimal(t["below"])
+        ]
+        return max(owed, default=Decimal(0))
+
+
+def sla_tiers_clean(tiers, target) -> list[dict]:
+    """Tiers as decimal strings, highest `below` first; ValidationError on anything else:
+    `below` in (0, target], credit in (0, 100], more credit for lower uptime."""
+    if not isinstance(tiers, list):
+        raise ValidationError({"credit_tiers": "A list of {below, credit_percent}."})
+    clean = []
+    for n, tier in enumerate(tiers):
+        try:
+            below, credit = Decimal(str(tier["below"])), Decimal(str(tier["credit_percent"]))
+        except (TypeError, KeyError, ArithmeticError) as error:
+            raise ValidationError(
+                {"credit_tiers": f"Tier {n + 1}: give below and credit_percent as numbers."}
+            ) from error
+        if not (0 < below <= Decimal(str(target or 0)) and 0 < credit <= 100):
+            raise ValidationError(
+                {"credit_tiers": f"Tier {n + 1}: 0 < below ≤ the target, 0 < credit ≤ 100."}
+            )
+        clean.append({"below": str(below), "credit_percent": str(credit)})
+    clean.sort(key=lambda t: Decimal(t["below"]), reverse=True)
+    credits = [Decimal(t["credit_percent"]) for t in clean]
+    belows = [t["below"] for t in clean]
+    if credits != sorted(credits) or len(set(belows)) != len(belows):
+        raise ValidationError(
+            {"credit_tiers": "Each lower uptime tier must give more credit, once per level."}
+        )
+    return clean
+
+
 class PlanStatus(models.TextChoices):
     ACTIVE = "active", "Active"
     ARCHIVED = "archived", "Archived"
@@ -91,6 +158,14 @@ class Plan(models.Model):
     trial_days = models.PositiveSmallIntegerField(default=0)
     pausable = models.BooleanField(
         default=True, help_text="Customers may pause and resume subscriptions to this plan."
+    )
+    service_level = models.ForeignKey(
+        ServiceLevel,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="plans",
+        help_text="The SLA this plan promises (uptime target and credits).",
     )
     status = models.CharField(max_length=10, choices=PlanStatus.choices, default=PlanStatus.ACTIVE)
     created_at = models.DateTimeField(auto_now_add=True)

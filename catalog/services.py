@@ -16,6 +16,7 @@ from catalog.models import (
     Plan,
     PlanStatus,
     Product,
+    ServiceLevel,
 )
 from catalog.pricing import ChargePropertiesError, normalize_properties
 
@@ -206,6 +207,7 @@ def plan_create(
     pay_in_advance: bool = True,
     trial_days: int = 0,
     pausable: bool = True,
+    service_level: ServiceLevel | None = None,
     description: str = "",
     product: Product | None = None,
     charges: list[dict] | None = None,
@@ -231,6 +233,7 @@ def plan_create(
         pay_in_advance=pay_in_advance,
         trial_days=trial_days,
         pausable=pausable,
+        service_level=service_level,
         description=description,
         product=product,
     )
@@ -285,7 +288,8 @@ def plan_update(
                 )
             }
         )
-    unknown = set(changes) - {*PLAN_TERMS, "name", "description", "product", "status", "pausable"}
+    policy = {"name", "description", "product", "status", "pausable", "service_level"}
+    unknown = set(changes) - {*PLAN_TERMS, *policy}
     if unknown:
         raise ValidationError(
             {sorted(unknown)[0]: ValidationError("This field cannot be changed.", code="read_only")}
@@ -384,3 +388,26 @@ def addon_update(*, addon: AddOn, **changes: Any) -> AddOn:
     _clean(addon)
     addon.save()
     return addon
+
+
+def service_level_create(
+    *,
+    code: str,
+    name: str,
+    uptime_target: Decimal,
+    credit_tiers: list[dict] | None = None,
+    response_time: str = "",
+    description: str = "",
+) -> ServiceLevel:
+    """An SLA plans can promise; its credit tiers are checked (`sla_tiers_clean`)."""
+    level = ServiceLevel(
+        code=code,
+        name=name,
+        uptime_target=uptime_target,
+        credit_tiers=credit_tiers or [],
+        response_time=response_time,
+        description=description,
+    )
+    level.full_clean()
+    level.save()
+    return level

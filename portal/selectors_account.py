@@ -26,7 +26,7 @@ from billing.models import (
 )
 from billing.selectors import subscription_upcoming_invoice
 from billing.services.documents import money, period_label, unit_price
-from catalog.models import AddOn, Charge, Entitlement, FeatureKind, Plan
+from catalog.models import AddOn, Charge, Entitlement, FeatureKind, Plan, ServiceLevel
 from customers.models import Customer
 from provisioning.selectors import EntitlementUsage, customer_entitlement_list
 
@@ -229,7 +229,7 @@ def _preview_lines(lines: list[InvoiceLine], currency: str, tz: ZoneInfo) -> lis
 def customer_subscriptions(customer: Customer) -> QuerySet[Subscription]:
     return (
         Subscription.objects.filter(customer=customer, status__in=SHOWN_STATUSES)
-        .select_related("plan", "plan__product")
+        .select_related("plan", "plan__product", "plan__service_level")
         .order_by("pk")
     )
 
@@ -311,7 +311,7 @@ class PlanTerms:
     charges: list[ChargeTerms]
     policy: list[PolicyRow]
     addons: list[AddOnTerms]
-    sla: None = None  # the catalog has no SLA model yet
+    sla: ServiceLevel | None = None
 
 
 def _interval(plan: Plan) -> str:
@@ -431,6 +431,7 @@ def plan_terms(*, sub: Subscription, at: datetime) -> PlanTerms:
         charges=charges,
         policy=policy,
         addons=addons,
+        sla=plan.service_level,
     )
 
 

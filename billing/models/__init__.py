@@ -125,3 +125,6 @@ __all__ += [
     "SandboxPaymentMethod",
     "SandboxRefund",
 ]
+from billing.models.sla import SlaCredit  # noqa: E402
+
+__all__ += ["SlaCredit"]

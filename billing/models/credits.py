@@ -105,6 +105,7 @@ class BalanceTransactionKind(models.TextChoices):
     INVOICE_CREDIT = "invoice_credit", "Negative invoice total"
     ADJUSTMENT = "adjustment", "Adjustment"
     OVERPAYMENT = "overpayment", "Overpayment"
+    SLA_CREDIT = "sla_credit", "SLA credit"
 
 
 BT = BalanceTransactionKind

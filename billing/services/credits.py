@@ -107,7 +107,7 @@ def invoice_creditable(invoice: Invoice) -> Creditable:
 
 
 # Writes
-def _balance_add(
+def balance_add(
     *,
     customer: Customer,
     currency: str,
@@ -265,7 +265,7 @@ def credit_note_issue(
     if reduction:
         invoice.amount_due -= reduction
     if note.credit_amount:
-        _balance_add(
+        balance_add(
             customer=customer,
             currency=note.currency,
             amount=note.credit_amount,
@@ -348,7 +348,7 @@ def invoice_apply_balance(*, invoice: Invoice, at: datetime, actor: Actor = None
     applied = min(customer_balance(customer, invoice.currency), invoice.amount_due)
     if applied <= 0:
         return ZERO
-    _balance_add(
+    balance_add(
         customer=customer,
         currency=invoice.currency,
         amount=-applied,
@@ -387,7 +387,7 @@ def invoice_settle_negative(*, invoice: Invoice, at: datetime, actor: Actor = No
         return ZERO
     customer = Customer.objects.select_for_update().get(pk=invoice.customer_id)
     credit = -invoice.amount_due
-    _balance_add(
+    balance_add(
         customer=customer,
         currency=invoice.currency,
         amount=credit,
@@ -431,7 +431,7 @@ def balance_adjust(
         raise _field_error("description", "Say why the balance changes.", "required")
     if customer_balance(customer, currency) + amount < 0:
         raise _field_error("amount", "The balance would go below 0.", "insufficient_balance")
-    entry = _balance_add(
+    entry = balance_add(
         customer=customer,
         currency=currency,
         amount=amount,

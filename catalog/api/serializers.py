@@ -16,6 +16,7 @@ from catalog.models import (
     Plan,
     PlanStatus,
     Product,
+    ServiceLevel,
 )
 from catalog.validators import code_validator, validate_currency
 
@@ -139,9 +140,24 @@ class EntitlementInputSerializer(StrictSerializer):
     )
 
 
+class ServiceLevelOutputSerializer(serializers.ModelSerializer):
+    uptime_target = serializers.DecimalField(max_digits=6, decimal_places=3, read_only=True)
+    credit_tiers = serializers.ListField(
+        child=serializers.DictField(child=serializers.CharField()),
+        read_only=True,
+        help_text='[{"below": "99.9", "credit_percent": "10"}]: uptime under `below` percent '
+        "earns `credit_percent` of the period's base fee.",
+    )
+
+    class Meta:
+        model = ServiceLevel
+        fields = ["code", "name", "uptime_target", "response_time", "credit_tiers", "description"]
+
+
 class PlanOutputSerializer(AmountsInCurrencyMixin, serializers.ModelSerializer):
     amount_fields = ("amount",)
     product = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
+    service_level = ServiceLevelOutputSerializer(read_only=True, allow_null=True)
     amount = serializers.CharField(read_only=True)
     charges = ChargeOutputSerializer(many=True, read_only=True)
     entitlements = EntitlementOutputSerializer(many=True, read_only=True)
@@ -163,6 +179,7 @@ class PlanOutputSerializer(AmountsInCurrencyMixin, serializers.ModelSerializer):
             "pay_in_advance",
             "trial_days",
             "pausable",
+            "service_level",
             "status",
             "charges",
             "entitlements",
@@ -186,6 +203,9 @@ class PlanCreateInputSerializer(StrictSerializer):
     pausable = serializers.BooleanField(
         default=True, help_text="Customers may pause and resume subscriptions to this plan."
     )
+    service_level = serializers.SlugRelatedField(
+        slug_field="code", queryset=ServiceLevel.objects.all(), required=False, allow_null=True
+    )
     charges = ChargeInputSerializer(many=True, required=False, default=list, max_length=MAX_ITEMS)
     entitlements = EntitlementInputSerializer(
         many=True, required=False, default=list, max_length=MAX_ITEMS
@@ -204,6 +224,9 @@ class PlanUpdateInputSerializer(StrictSerializer):
     pay_in_advance = serializers.BooleanField(required=False)
     trial_days = serializers.IntegerField(min_value=0, max_value=3650, required=False)
     pausable = serializers.BooleanField(required=False)
+    service_level = serializers.SlugRelatedField(
+        slug_field="code", queryset=ServiceLevel.objects.all(), required=False, allow_null=True
+    )
     status = serializers.ChoiceField(choices=PlanStatus.choices, required=False)
     charges = ChargeInputSerializer(many=True, required=False, max_length=MAX_ITEMS)
     entitlements = EntitlementInputSerializer(many=True, required=False, max_length=MAX_ITEMS)

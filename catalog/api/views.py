@@ -141,7 +141,7 @@ class FeatureViewSet(ListRetrieveMixin, ApiViewSet):
 class PlanViewSet(ListRetrieveMixin, ApiViewSet):
     """Plans by id (one version) or by code (the latest version)."""
 
-    queryset = Plan.objects.select_related("product").prefetch_related(
+    queryset = Plan.objects.select_related("product", "service_level").prefetch_related(
         "charges__metric", "entitlements__feature"
     )
     output_serializer_class = s.PlanOutputSerializer

@@ -76,7 +76,7 @@ def test_changelist_search_add_and_change_pages(admin_client, catalog, model):
 
 def test_all_catalog_models_are_registered():
     names = {m.__name__ for m in CATALOG_MODELS}
-    assert names == {"Product", "BillableMetric", "Plan", "Feature", "AddOn"}
+    assert names == {"Product", "BillableMetric", "Plan", "Feature", "AddOn", "ServiceLevel"}
 
 
 def test_add_plan_with_charge_normalizes_properties(admin_client, catalog):

@@ -216,3 +216,26 @@ def test_terms_show_prices_usage_policy_addons_and_sla(acme, catalog):
 def test_terms_of_another_customer_never_show(acme, globex):
     page = acme.client().get(TERMS).content.decode()
     assert "5,000 per billing period" not in page  # globex's pro quota
+
+
+def test_terms_show_the_plans_sla_and_its_credits(acme, catalog):
+    from catalog.services import service_level_create
+
+    level = service_level_create(
+        code="gold",
+        name="Gold SLA",
+        uptime_target=Decimal("99.95"),
+        response_time="4 business hours",
+        credit_tiers=[
+            {"below": "99.9", "credit_percent": "10"},
+            {"below": "99", "credit_percent": "25"},
+        ],
+    )
+    catalog.basic.service_level = level
+    catalog.basic.save(update_fields=["service_level"])
+    page = acme.client(CustomerRole.VIEWER).get(TERMS).content.decode()
+    assert "Gold SLA" in page
+    assert "99.95% uptime each month; support answers within 4 business hours." in page
+    assert "below 99.9% uptime: 10%" in page
+    assert "below 99% uptime: 25%" in page
+    assert "No service level agreement" not in page

@@ -19,7 +19,7 @@ from billing.services.payment_methods import payment_method_attach
 from billing.services.subscriptions import subscription_create
 from billing.services.usage import usage_events_ingest
 from catalog import services as catalog
-from catalog.models import AddOn, BillableMetric, Feature, Plan, Product
+from catalog.models import AddOn, BillableMetric, Feature, Plan, Product, ServiceLevel
 from customers import services as customers
 from customers.models import Customer
 from provisioning.services.orders import orders_run_due
@@ -63,6 +63,7 @@ PLANS = [
         "name": "API Growth",
         "currency": "USD",
         "amount": "99.00",
+        "service_level": "business",
         "entitlements": [("api_calls_quota", None), ("sso", True)],
         "charges": [
             (
@@ -213,10 +214,25 @@ class Command(BaseCommand):
                 products[code] = catalog.product_create(
                     code=code, name=name, description=description
                 )
+        level = ServiceLevel.objects.filter(
+            code="business"
+        ).first() or catalog.service_level_create(
+            code="business",
+            name="Business SLA",
+            uptime_target=Decimal("99.9"),
+            response_time="4 business hours",
+            credit_tiers=[
+                {"below": "99.9", "credit_percent": "10"},
+                {"below": "99", "credit_percent": "25"},
+                {"below": "95", "credit_percent": "50"},
+            ],
+        )
         for spec in PLANS:
             if Plan.objects.filter(code=spec["code"]).exists():
                 continue
             spec = dict(spec)
+            if spec.pop("service_level", None):
+                spec["service_level"] = level
             catalog.plan_create(
                 product=products[spec.pop("product")],
                 amount=Decimal(spec.pop("amount")),
