@@ -42,6 +42,12 @@ def _money(minor: int, currency: str):
     return from_minor_units(int(minor), currency.upper())
 
 
+def _intent_id(obj: dict) -> str:
+    """The PaymentIntent a refund or dispute belongs to ("" for a charge without one)."""
+    intent = obj.get("payment_intent") or ""
+    return intent if isinstance(intent, str) else intent["id"]
+
+
 def _stripe_gateway() -> Gateway | None:
     return Gateway.objects.filter(adapter=GatewayAdapter.STRIPE).order_by("priority").first()
 
@@ -90,11 +96,11 @@ def early_fraud_warning_created(sender, event: Event, **kwargs) -> None:
 def refund_changed(sender, event: Event, **kwargs) -> None:
     """A refund of a payment: ours settling, or one made in Stripe's dashboard."""
     refund = event.data["object"]
-    intent = refund.get("payment_intent")
+    intent = _intent_id(refund)
     if not intent:
         return
     payment_refund_reported(
-        payment_reference=intent if isinstance(intent, str) else intent["id"],
+        payment_reference=intent,
         refund_reference=refund["id"],
         amount=_money(refund["amount"], refund["currency"]),
         status=refund.get("status") or "",
@@ -114,11 +120,11 @@ DISPUTE_EVENTS = ["charge.dispute.created", "charge.dispute.updated", "charge.di
 def dispute_changed(sender, event: Event, **kwargs) -> None:
     """A cardholder disputed a payment (chargeback), or the dispute moved on or closed."""
     dispute = event.data["object"]
-    intent = dispute.get("payment_intent")
+    intent = _intent_id(dispute)
     if not intent:
         return
     payment_dispute_reported(
-        payment_reference=intent if isinstance(intent, str) else intent["id"],
+        payment_reference=intent,
         dispute_reference=dispute["id"],
         amount=_money(dispute["amount"], dispute["currency"]),
         reason=dispute.get("reason") or "",
