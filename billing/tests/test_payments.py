@@ -3,6 +3,7 @@ janitor, refunds and 3-D Secure."""
 
 from datetime import timedelta
 from decimal import Decimal
+from urllib.parse import urlencode
 
 import pytest
 
@@ -325,3 +326,23 @@ def test_a_credit_note_refund_is_paid_back_through_the_gateway_once():
     payment.refresh_from_db()
     assert payment.status == "partially_refunded"
     assert SandboxCharge.objects.get().amount_refunded == 1000
+
+
+@pytest.mark.parametrize(
+    ("return_to", "shown"),
+    [
+        ("/portal/payments/7/", True),
+        ("https://evil.example/steal", False),
+        ("//evil.example/x", False),
+        ("javascript:alert(1)", False),
+    ],
+)
+def test_the_sandbox_page_links_back_to_this_site_only(client, return_to, shown):
+    customer, _ = customer_with_card(token="tok_threeDSecureRequired")
+    payment = collect(open_invoice(customer))
+    url = f"{payment.next_action['url']}?{urlencode({'return_to': return_to})}"
+    response = client.post(url, {"result": "succeed"})
+    assert response["Location"] == url  # back to the page, return_to kept
+    page = client.get(url).content.decode()
+    assert ("Return to the merchant" in page) is shown
+    assert (f'href="{return_to}"' in page) is shown

@@ -352,7 +352,9 @@ def test_a_payment_needing_3ds_links_to_the_sandbox_authentication(acme, invoice
     data = {"method": method.pk, "nonce": nonce_of(client.get(pay_url(invoice)))}
     page = client.post(pay_url(invoice), data, follow=True).content.decode()
     assert 'data-payment-status="requires_action"' in page
-    assert re.search(r'href="/sandbox/authenticate/sbx_ch_\w+/"', page)
+    payment = Payment.objects.get(invoice=invoice)
+    back = f"%2Fportal%2Fpayments%2F{payment.pk}%2F"  # the sandbox page links back here
+    assert re.search(rf'href="/sandbox/authenticate/sbx_ch_\w+/\?return_to={back}"', page)
 
 
 @pytest.mark.parametrize("bad", ["method", "nonce"])
