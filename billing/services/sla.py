@@ -40,7 +40,7 @@ def sla_credit_grant(
     period credited already."""
     uptime = _uptime_checked(uptime)
     sub = (
-        Subscription.objects.select_for_update()
+        Subscription.objects.select_for_update(of=("self",))
         .select_related("plan__service_level", "customer")
         .get(pk=subscription.pk)
     )
