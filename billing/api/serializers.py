@@ -4,7 +4,14 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from api.serializers import StrictSerializer
-from billing.models import BillRun, Invoice, InvoiceLine, Subscription, SubscriptionAddOn
+from billing.models import (
+    BillRun,
+    Invoice,
+    InvoiceLine,
+    SlaCredit,
+    Subscription,
+    SubscriptionAddOn,
+)
 from catalog.api.fields import AmountsInCurrencyMixin
 from catalog.money import format_amount
 
@@ -136,6 +143,47 @@ class SubscriptionChangeInputSerializer(StrictSerializer):
                 "Give a plan, a quantity, add-ons, or several.", code="nothing_to_change"
             )
         return data
+
+
+class SlaCreditInputSerializer(StrictSerializer):
+    period_at = serializers.DateTimeField(
+        validators=[within_years(MAX_YEARS)], help_text="Any instant of the (ended) period."
+    )
+    uptime = serializers.DecimalField(
+        max_digits=6,
+        decimal_places=3,
+        min_value=0,
+        max_value=100,
+        help_text="The period's measured uptime, in percent.",
+    )
+    note = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+
+
+class SlaCreditOutputSerializer(AmountsInCurrencyMixin, serializers.ModelSerializer):
+    amount_fields = ("amount",)
+    amount = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = SlaCredit
+        fields = [
+            "id",
+            "subscription",
+            "period_start",
+            "period_end",
+            "uptime",
+            "uptime_target",
+            "credit_percent",
+            "amount",
+            "currency",
+            "note",
+            "created_at",
+            "created_by",
+        ]
+
+
+class SlaCreditResultSerializer(serializers.Serializer):
+    credited = serializers.BooleanField(help_text="False: the uptime met the SLA.")
+    credit = SlaCreditOutputSerializer(allow_null=True)
 
 
 class AtInputSerializer(StrictSerializer):

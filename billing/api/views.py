@@ -11,6 +11,7 @@ from billing.api.usage import SubscriptionUsageOutputSerializer, subscription_us
 from billing.models import BillRun, Invoice, Subscription, SubscriptionAddOn
 from billing.selectors import subscription_upcoming_invoice
 from billing.services import bill_runs, changes, invoicing, subscriptions
+from billing.services.sla import sla_credit_grant
 from catalog.models import AddOn, Plan
 from customers.models import Customer
 
@@ -146,6 +147,46 @@ class SubscriptionViewSet(ListRetrieveMixin, ApiViewSet):
             subscription=self.get_object(), at=data.get("at") or timezone.now(), actor=request.auth
         )
         return self.respond(sub)
+
+    @extend_schema(
+        methods=["GET"],
+        tags=["subscriptions"],
+        responses=s.SlaCreditOutputSerializer(many=True),
+        description="The SLA credits granted to this subscription, newest period first.",
+    )
+    @extend_schema(
+        methods=["POST"],
+        tags=["subscriptions"],
+        request=s.SlaCreditInputSerializer,
+        responses={201: s.SlaCreditResultSerializer, 200: s.SlaCreditResultSerializer},
+        description="Report a finished period's measured uptime (an uptime monitor may call "
+        "this): what the plan's SLA owes is credited on the customer's balance (201), once "
+        "per period (409 `already_credited`); 200 with `credited: false` when the SLA was "
+        "met; 422 `no_sla` or `period_not_ended`.",
+    )
+    @action(
+        detail=True,
+        methods=["get", "post"],
+        url_path="sla-credits",
+        filter_backends=[],
+        pagination_class=None,
+    )
+    def sla_credits(self, request, pk=None):
+        sub = self.get_object()
+        if request.method == "GET":
+            credits = sub.sla_credits.all()[:100]
+            return Response(s.SlaCreditOutputSerializer(credits, many=True).data)
+        data = self.validated(s.SlaCreditInputSerializer, request.data)
+        credit = sla_credit_grant(
+            subscription=sub,
+            period_at=data["period_at"],
+            uptime=data["uptime"],
+            note=data["note"],
+            at=timezone.now(),
+            actor=request.auth,
+        )
+        body = {"credited": credit is not None, "credit": credit}
+        return Response(s.SlaCreditResultSerializer(body).data, status=201 if credit else 200)
 
     @action(detail=True, methods=["post"])
     def pause(self, request, pk=None):

@@ -162,3 +162,39 @@ def test_staff_grant_a_credit_in_the_admin(gold, client, admin_user):
     credit = SlaCredit.objects.get()
     assert (credit.amount, credit.note) == (Decimal("29.70"), "INC-7")  # 297 × 10%
     assert credit.created_by.startswith("user:")
+
+
+def test_an_uptime_monitor_reports_over_the_api(gold, api):
+    sub = subscribed(gold)
+    url = f"/api/v1/subscriptions/{sub.pk}/sla-credits/"
+    body = {"period_at": "2027-01-15T00:00:00Z", "uptime": "99.5", "note": "monitor"}
+    with time_machine.travel(AT + timedelta(days=40)):
+        early = api.post(url, {**body, "period_at": "2027-02-15T00:00:00Z"}, format="json")
+        created = api.post(url, body, format="json")
+        again = api.post(url, body, format="json")
+        bad = api.post(url, {**body, "uptime": "100.5"}, format="json")
+    assert (early.status_code, early.json()["error"]["code"]) == (422, "period_not_ended")
+    assert created.status_code == 201, created.json()
+    assert created.json()["credited"] is True
+    credit = created.json()["credit"]
+    assert (credit["amount"], credit["currency"], credit["credit_percent"]) == (
+        "29.70",
+        "USD",
+        "10.00",
+    )
+    assert credit["created_by"].startswith("api_key:")
+    assert (again.status_code, again.json()["error"]["code"]) == (409, "already_credited")
+    assert bad.status_code == 400
+    assert bad.json()["error"]["field"] == "uptime"
+    listed = api.get(url)
+    assert [c["id"] for c in listed.json()] == [credit["id"]]
+
+
+def test_a_met_sla_answers_200_and_credits_nothing(gold, api):
+    sub = subscribed(gold)
+    url = f"/api/v1/subscriptions/{sub.pk}/sla-credits/"
+    with time_machine.travel(AT + timedelta(days=40)):
+        response = api.post(url, {"period_at": AT.isoformat(), "uptime": "99.99"}, format="json")
+    assert response.status_code == 200
+    assert response.json() == {"credited": False, "credit": None}
+    assert not SlaCredit.objects.exists()
