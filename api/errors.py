@@ -42,6 +42,14 @@ class StateError(DomainError):
     default_code = "transition_not_allowed"
 
 
+def error_text(exc: Exception) -> str:
+    """A refused operation as one line for a person (admin messages, portal messages): a
+    ValidationError's messages, else the exception's `message` or text, else its name."""
+    if isinstance(exc, django_exceptions.ValidationError):
+        return " ".join(exc.messages)
+    return getattr(exc, "message", None) or str(exc) or exc.__class__.__name__
+
+
 def error_body(error_type: str, code: str, message: str, field: str | None = None) -> dict:
     return {"error": {"type": error_type, "code": code, "message": message, "field": field}}
 

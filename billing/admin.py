@@ -24,6 +24,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django_fsm import TransitionNotAllowed
 
+from api.errors import error_text
 from billing.admin_readonly import ReadOnlyMixin
 from billing.models import (
     BillingEvent,
@@ -52,12 +53,6 @@ from billing.services.subscriptions import (
 )
 
 PREVIEW_LIMIT = 200
-
-
-def error_text(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        return " ".join(exc.messages)
-    return str(exc) or exc.__class__.__name__
 
 
 def run_per_row(

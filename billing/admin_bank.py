@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django_fsm import TransitionNotAllowed
 
-from api.errors import DomainError
+from api.errors import DomainError, error_text
 from billing.admin_forms import customer_field
 from billing.admin_readonly import ActPermissionMixin
 from billing.api.bank_transfers import ReconciliationOutputSerializer
@@ -38,12 +38,6 @@ from billing.services.reconciliation import reconciliation_report
 BTS = BankTransferStatus
 REFUSED = (ValidationError, DomainError, TransitionNotAllowed)
 ACTION_FORM_TEMPLATE = "admin/billing/banktransfer/action_form.html"
-
-
-def _message(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        return " ".join(exc.messages)
-    return getattr(exc, "message", None) or str(exc)
 
 
 # Forms
@@ -175,7 +169,7 @@ class BankTransferAdmin(ActPermissionMixin, admin.ModelAdmin):
         try:
             return super().add_view(request, form_url, extra_context)
         except ValidationError as exc:
-            self.message_user(request, _message(exc), messages.ERROR)
+            self.message_user(request, error_text(exc), messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
 
     def save_model(self, request, obj, form, change):
@@ -199,7 +193,7 @@ class BankTransferAdmin(ActPermissionMixin, admin.ModelAdmin):
                 service(transfer)
             except REFUSED as exc:
                 self.message_user(
-                    request, f"{transfer}: not possible ({_message(exc)})", messages.ERROR
+                    request, f"{transfer}: not possible ({error_text(exc)})", messages.ERROR
                 )
             else:
                 count += 1
@@ -225,7 +219,7 @@ class BankTransferAdmin(ActPermissionMixin, admin.ModelAdmin):
             try:
                 transfer = bank_transfer_match(transfer=transfer, at=at, actor=request.user)
             except REFUSED as exc:
-                self.message_user(request, f"{transfer}: {_message(exc)}", messages.ERROR)
+                self.message_user(request, f"{transfer}: {error_text(exc)}", messages.ERROR)
                 continue
             matched += transfer.status == BTS.MATCHED
         self.message_user(

@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpResponseRedirect
 from django.utils import timezone
 
+from api.errors import error_text
 from billing.admin_readonly import ReadOnlyMixin
 from billing.models import BalanceTransaction, Coupon, CreditNote, CreditNoteLine, Discount
 from billing.services.credits import balance_adjust
@@ -146,7 +147,7 @@ class BalanceTransactionAdmin(admin.ModelAdmin):
         try:
             return super().add_view(request, form_url, extra_context)
         except ValidationError as exc:
-            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+            self.message_user(request, error_text(exc), messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
 
     def save_model(self, request, obj, form, change):
@@ -245,7 +246,7 @@ class CouponAdmin(admin.ModelAdmin):
         try:
             return super().add_view(request, form_url, extra_context)
         except ValidationError as exc:
-            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+            self.message_user(request, error_text(exc), messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
 
     def save_model(self, request, obj, form, change):

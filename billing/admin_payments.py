@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django_fsm import TransitionNotAllowed
 
-from api.errors import DomainError
+from api.errors import DomainError, error_text
 from billing.admin_forms import customer_field
 from billing.admin_readonly import ActPermissionMixin, ReadOnlyMixin
 from billing.models import (
@@ -40,19 +40,13 @@ REFUSED = (DomainError, TransitionNotAllowed, ValidationError)
 FORM_TEMPLATE = "admin/billing/payment_form.html"
 
 
-def refusal_text(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        return " ".join(exc.messages)
-    return getattr(exc, "message", None) or str(exc) or exc.__class__.__name__
-
-
 def add_service_errors(form: forms.Form, exc: Exception) -> None:
     """A service's refusal on the form: field errors on their fields, the rest on top."""
     if isinstance(exc, ValidationError) and hasattr(exc, "error_dict"):
         for field, errors in exc.error_dict.items():
             form.add_error(field if field in form.fields else None, errors)
     else:
-        form.add_error(None, refusal_text(exc))
+        form.add_error(None, error_text(exc))
 
 
 def refund_failure(refund: Refund) -> str | None:
@@ -87,7 +81,7 @@ class ServiceActionsMixin(ReadOnlyMixin, ActPermissionMixin):
                 result = service(**{self.service_arg: obj}, at=at, actor=request.user, **kwargs)
                 error = failure(result) if failure else None
             except REFUSED as exc:
-                error = refusal_text(exc)
+                error = error_text(exc)
             if error:
                 self.message_user(request, f"{obj}: not possible ({error})", messages.ERROR)
             else:

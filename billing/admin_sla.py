@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpResponseRedirect
 from django.utils import timezone
 
-from api.errors import DomainError
+from api.errors import DomainError, error_text
 from billing.models import SlaCredit
 from billing.services.sla import sla_credit_grant
 
@@ -63,8 +63,7 @@ class SlaCreditAdmin(admin.ModelAdmin):
         try:
             return super().add_view(request, form_url, extra_context)
         except (ValidationError, DomainError) as exc:
-            text = exc.message if isinstance(exc, DomainError) else " ".join(exc.messages)
-            self.message_user(request, text, messages.ERROR)
+            self.message_user(request, error_text(exc), messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
 
     def save_model(self, request, obj, form, change):

@@ -8,19 +8,13 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django_fsm import TransitionNotAllowed
 
-from api.errors import DomainError
+from api.errors import DomainError, error_text
 from billing.admin_readonly import ActPermissionMixin, ReadOnlyMixin
 from provisioning.models import SeatAssignment, ServiceKey
 from provisioning.services.keys import service_key_revoke, service_key_rotate
 from provisioning.services.seats import seat_unassign
 
 REFUSED = (DomainError, TransitionNotAllowed, ValidationError)
-
-
-def _refusal(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        return " ".join(exc.messages)
-    return getattr(exc, "message", None) or str(exc)
 
 
 class ServiceRowsAdmin(ReadOnlyMixin, ActPermissionMixin, admin.ModelAdmin):
@@ -101,7 +95,9 @@ class ServiceKeyAdmin(ServiceRowsAdmin):
             try:
                 new, raw = service_key_rotate(key=key, at=at, actor=request.user)
             except REFUSED as exc:
-                self.message_user(request, f"{key}: not rotated ({_refusal(exc)})", messages.ERROR)
+                self.message_user(
+                    request, f"{key}: not rotated ({error_text(exc)})", messages.ERROR
+                )
                 continue
             self.log_change(request, key, f"Rotated (admin action): new key #{new.pk}.")
             messages.warning(

@@ -15,19 +15,13 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 from django_fsm import TransitionNotAllowed
 
-from api.errors import DomainError
+from api.errors import DomainError, error_text
 from billing.admin_readonly import ReadOnlyMixin
 from provisioning.models import DriftAuditRun, DriftFinding, DriftKind
 from provisioning.services.audit import drift_audit_run, drift_repair
 
 REFUSED = (DomainError, TransitionNotAllowed, ValidationError)
 REPORT_TEMPLATE = "admin/provisioning/drift_report.html"
-
-
-def _refusal(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        return " ".join(exc.messages)
-    return getattr(exc, "message", None) or str(exc)
 
 
 def _can_repair(request) -> bool:
@@ -40,7 +34,7 @@ def _repair(request, finding: DriftFinding) -> bool:
         drift_repair(finding=finding, at=timezone.now(), actor=request.user)
     except REFUSED as exc:
         messages.error(
-            request, f"{finding.customer}: {finding.kind} not repaired ({_refusal(exc)})"
+            request, f"{finding.customer}: {finding.kind} not repaired ({error_text(exc)})"
         )
         return False
     return True

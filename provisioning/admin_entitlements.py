@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from api.errors import DomainError
+from api.errors import DomainError, error_text
 from billing.admin_readonly import ReadOnlyMixin
 from provisioning.models import CustomerAccess, EntitlementOverride, ProvisionedEntitlement
 from provisioning.services.entitlements import entitlements_sync
@@ -26,12 +26,6 @@ from provisioning.services.overrides import (
 )
 
 REFUSED = (DomainError, ValidationError)
-
-
-def _refusal(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        return " ".join(exc.messages)
-    return getattr(exc, "message", None) or str(exc)
 
 
 def _value(row: ProvisionedEntitlement) -> str:
@@ -96,7 +90,7 @@ class CustomerAccessAdmin(ReadOnlyMixin, admin.ModelAdmin):
             try:
                 changed += entitlements_sync(customer=access.customer, at=at, actor=request.user)
             except REFUSED as exc:
-                self.message_user(request, f"{access}: not possible ({_refusal(exc)})", "error")
+                self.message_user(request, f"{access}: not possible ({error_text(exc)})", "error")
         self.message_user(
             request, f"Entitlements changed for {changed} customer(s).", messages.SUCCESS
         )
@@ -190,7 +184,7 @@ class EntitlementOverrideAdmin(admin.ModelAdmin):
         try:
             return super().add_view(request, form_url, extra_context)
         except REFUSED as exc:
-            self.message_user(request, _refusal(exc), messages.ERROR)
+            self.message_user(request, error_text(exc), messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
 
     def save_model(self, request, obj, form, change):
@@ -218,6 +212,6 @@ class EntitlementOverrideAdmin(admin.ModelAdmin):
                 entitlement_override_end(override=override, at=at, actor=request.user)
                 ended += 1
             except REFUSED as exc:
-                self.message_user(request, f"{override}: not possible ({_refusal(exc)})", "error")
+                self.message_user(request, f"{override}: not possible ({error_text(exc)})", "error")
         if ended:
             self.message_user(request, f"Ended: {ended}.", messages.SUCCESS)

@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from api.errors import DomainError
+from api.errors import DomainError, error_text
 from billing.models import (
     CreditNote,
     Gateway,
@@ -55,14 +55,6 @@ from provisioning.roles import Permission
 #: How long a pay form's submission is remembered (a double submit within it is one payment).
 PAY_KEY_TTL = 24 * 3600
 PAY_PENDING = "pending"
-
-
-def _error_text(error: Exception) -> str:
-    if isinstance(error, DomainError):
-        return error.message
-    if isinstance(error, ValidationError):
-        return " ".join(error.messages)
-    return str(error)
 
 
 def _pdf_response(content: bytes, filename: str) -> HttpResponse:
@@ -298,7 +290,7 @@ def invoice_pay(request, pk: int):
         )
     except (DomainError, ValidationError) as error:
         cache.delete(key)  # nothing was charged: the same form may be sent again
-        messages.error(request, _error_text(error))
+        messages.error(request, error_text(error))
         return redirect("portal:invoices")
     except Exception:
         cache.delete(key)

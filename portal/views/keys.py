@@ -17,7 +17,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from api.errors import DomainError
+from api.errors import DomainError, error_text
 from portal.access import owned_or_404, portal_view
 from portal.forms_manage import ServiceKeyCreateForm, ServiceKeyRotateForm, service_error_add
 from provisioning.models import ServiceKey
@@ -95,8 +95,7 @@ def key_rotate(request: HttpRequest, pk: int) -> HttpResponse:
             actor=request.user,
         )
     except (ValidationError, DomainError) as error:
-        text = error.message if isinstance(error, DomainError) else " ".join(error.messages)
-        messages.error(request, text)
+        messages.error(request, error_text(error))
         return _page(request, status=400)
     key.refresh_from_db()
     return _page(request, secret=raw, issued=new, replaced=key)

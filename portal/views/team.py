@@ -16,7 +16,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from api.errors import DomainError
+from api.errors import DomainError, error_text
 from customers.models import CustomerRole, CustomerUser
 from portal.access import owned_or_404, portal_view
 from portal.forms_manage import (
@@ -83,11 +83,7 @@ def _page(
 
 def _refused(request: HttpRequest, error: Exception) -> HttpResponse:
     """A row action the service refused: say why on the page (nothing changed)."""
-    if isinstance(error, DomainError):
-        text = error.message
-    else:
-        text = " ".join(error.messages)
-    messages.error(request, text)
+    messages.error(request, error_text(error))
     return _page(request, status=400)
 
 
