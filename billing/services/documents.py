@@ -92,6 +92,15 @@ def customer_address(customer) -> list[str]:
     return [line for line in lines if line]
 
 
+def document_parties(customer) -> dict:
+    """The seller and customer blocks every PDF document shows (billing/_pdf_*.html)."""
+    return {
+        "seller": seller(),
+        "customer": customer,
+        "customer_address": customer_address(customer),
+    }
+
+
 def invoice_pdf_context(*, invoice: Invoice) -> dict:
     """Everything the invoice template shows, formatted: amounts as strings in the invoice's
     currency, dates in the customer's time zone."""
@@ -112,9 +121,7 @@ def invoice_pdf_context(*, invoice: Invoice) -> dict:
     status = invoice.status
     return {
         "invoice": invoice,
-        "seller": seller(),
-        "customer": customer,
-        "customer_address": customer_address(customer),
+        **document_parties(customer),
         "number": invoice.number or "DRAFT",
         "is_draft": status == InvoiceStatus.DRAFT,
         "stamp": {InvoiceStatus.PAID: "PAID", InvoiceStatus.VOID: "VOID"}.get(status, ""),
@@ -167,9 +174,7 @@ def credit_note_pdf_context(*, credit_note: CreditNote) -> dict:
     currency = credit_note.currency
     return {
         "credit_note": credit_note,
-        "seller": seller(),
-        "customer": customer,
-        "customer_address": customer_address(customer),
+        **document_parties(customer),
         "number": credit_note.number,
         "invoice_number": credit_note.invoice.number or "",
         "is_void": credit_note.status == CreditNoteStatus.VOID,
