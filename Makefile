@@ -2,6 +2,8 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1:8000
+# `make run` writes emails (invoice PDFs attached) as files here instead of to the terminal.
+EMAILS ?= build/emails
 
 .PHONY: venv run test lint format migrate clean
 
@@ -16,9 +18,10 @@ $(VENV)/.installed: requirements.txt
 migrate: venv
 	$(PY) manage.py migrate --noinput
 
-# Web server and a django-q2 worker; Ctrl-C stops both.
+# Web server and a django-q2 worker; Ctrl-C stops both. EMAIL_URL set: mail goes there.
+run: export EMAIL_URL ?= filemail:///$(EMAILS)
 run: migrate
-	$(PY) manage.py seed_demo
+	$(PY) manage.py seed_demo --host $(HOST)
 	@$(PY) manage.py qcluster & worker=$$!; \
 	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
 	$(PY) manage.py runserver $(HOST)

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 from django.contrib.auth.models import Group
 from django.db import connection
-from rest_framework.test import APIClient
 
 from api.services import api_key_create
+from api.tests.schema_check import StrictAPIClient
 from billing.defaults import payment_defaults_ensure
 from reports.staff_groups import sync_staff_groups
 
@@ -46,8 +46,9 @@ def api_key(db):
 
 @pytest.fixture
 def api(api_key):
-    """An APIClient authenticated with a read+write key."""
-    client = APIClient()
+    """An APIClient authenticated with a read+write key; every answer it gets must be as the
+    served schema declares (no undeclared key, nullability kept)."""
+    client = StrictAPIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key.raw}")
     return client
 
@@ -55,7 +56,7 @@ def api(api_key):
 @pytest.fixture
 def read_only_api(db):
     _, raw = api_key_create(name="reader", scopes=["read"])
-    client = APIClient()
+    client = StrictAPIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
     return client
 

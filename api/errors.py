@@ -6,8 +6,8 @@ field error when validation found several.
 
 import logging
 
+from django.conf import settings
 from django.core import exceptions as django_exceptions
-from django.db import IntegrityError
 from django.http import Http404, JsonResponse
 from django_fsm import TransitionNotAllowed
 from rest_framework import exceptions, status
@@ -110,7 +110,16 @@ _DRF_TYPES = {
 }
 
 
+def too_large_body() -> dict:
+    """The answer (413) to a body over DATA_UPLOAD_MAX_MEMORY_SIZE (RequestDataTooBig)."""
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    message = f"The request body is larger than the limit of {limit} bytes."
+    return error_body("invalid_request", "request_too_large", message)
+
+
 def exception_handler(exc, context):
+    if isinstance(exc, django_exceptions.RequestDataTooBig):
+        return Response(too_large_body(), status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, exceptions.ValidationError):
         return _validation_response(exc.detail)
     if isinstance(exc, django_exceptions.ValidationError):
@@ -125,10 +134,6 @@ def exception_handler(exc, context):
         return Response(body, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
     if isinstance(exc, Http404 | django_exceptions.ObjectDoesNotExist):
         return Response(error_body("not_found", "not_found", "No such object."), status=404)
-    if isinstance(exc, IntegrityError):
-        logger.info("integrity error turned into 409: %s", exc)
-        body = error_body("conflict", "conflict", "A concurrent request changed the same object.")
-        return Response(body, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, exceptions.APIException):
         error_type, code_status = next(
             (kind for cls, kind in _DRF_TYPES.items() if isinstance(exc, cls)),
@@ -146,6 +151,14 @@ def exception_handler(exc, context):
     return Response(
         error_body("api_error", "internal_error", "Something went wrong on our side."), status=500
     )
+
+
+def api_bad_request(request, exception=None):
+    """handler400 for /api/ URLs served by plain Django views: a body over the size limit is
+    a 413 in the error format, anything else a 400 in it."""
+    if isinstance(exception, django_exceptions.RequestDataTooBig):
+        return JsonResponse(too_large_body(), status=413)
+    return JsonResponse(error_body("invalid_request", "bad_request", "Bad request."), status=400)
 
 
 def api_not_found(request, exception=None):

@@ -2,57 +2,50 @@
 
 The event log, invoices, bill runs and number sequences are read-only. Whatever changes a
 subscription or an invoice goes through a service, one call per row: the add form of a
-subscription (`subscription_create`), the actions, and the "Run billing" page.
+subscription (`subscription_checkout_on_commit`: created, then its first invoice charged
+once the add view commits), the actions, and the "Run billing" page.
 """
 
 import json
-from collections import defaultdict
 from collections.abc import Callable
-from decimal import Decimal
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_permission_codename
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Model, QuerySet
 from django.http import HttpResponseRedirect
-from django.shortcuts import redirect
-from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django_fsm import TransitionNotAllowed
 
 from api.errors import error_text
+from billing.admin_dates import CustomerDaysMixin
 from billing.admin_readonly import ReadOnlyMixin
 from billing.models import (
     BillingEvent,
-    BillRun,
     Invoice,
     InvoiceLine,
     InvoiceNumberSequence,
     Subscription,
 )
-from billing.services.bill_runs import bill_run_execute, subscriptions_due
-from billing.services.charges import subscription_due_charges
+from billing.services.checkout import subscription_checkout_on_commit
+from billing.services.events import billing_event_handlers_held
 from billing.services.invoicing import (
     invoice_finalize,
     invoice_mark_paid,
     invoice_mark_uncollectible,
     invoice_void,
-    pending_lines,
 )
 from billing.services.subscriptions import (
     _validate_new,
     subscription_cancel,
     subscription_cancel_undo,
-    subscription_create,
     subscription_pause,
     subscription_resume,
 )
-
-PREVIEW_LIMIT = 200
 
 
 def run_per_row(
@@ -122,7 +115,8 @@ def billing_events_url(obj: Model) -> str:
 # Subscriptions
 class SubscriptionAddForm(forms.ModelForm):
     """Runs the service's own checks in `clean()`, so its errors show on the form; the
-    subscription itself is made by `subscription_create` in `SubscriptionAdmin.save_model`."""
+    subscription itself is made by `subscription_checkout_on_commit` in
+    `SubscriptionAdmin.save_model`."""
 
     trial_days = forms.IntegerField(
         required=False, min_value=0, help_text="Empty: the plan's trial days."
@@ -302,7 +296,8 @@ class SubscriptionAdmin(admin.ModelAdmin):
 
     def add_view(self, request, form_url="", extra_context=None):
         try:
-            return super().add_view(request, form_url, extra_context)
+            with billing_event_handlers_held():  # provisioned after the first charge
+                return super().add_view(request, form_url, extra_context)
         except ValidationError as exc:
             # Only when something changed between the form's checks and the service's (the
             # whole add view is one transaction: nothing was saved).
@@ -314,7 +309,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
             obj.save(update_fields=[*form.changed_data, "updated_at"])
             return
         data = form.cleaned_data
-        sub = subscription_create(
+        sub = subscription_checkout_on_commit(
             customer=data["customer"],
             plan=data["plan"],
             at=timezone.now(),
@@ -423,13 +418,13 @@ INVOICE_GROUPS = [
     ("Invoice", ["number", "series", "customer", "currency", "status", "bill_run"]),
     ("Period", ["period_start", "period_end"]),
     ("Amounts", ["subtotal", "discount", "tax", "total", "amount_paid", "amount_due"]),
-    ("Dates", ["created_at", "issued_at", "due_at", "paid_at", "voided_at"]),
+    ("Dates", ["customer_days", "created_at", "issued_at", "due_at", "paid_at", "voided_at"]),
     ("History", ["billing_events"]),
 ]
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(StatusActionsMixin, admin.ModelAdmin):
+class InvoiceAdmin(CustomerDaysMixin, StatusActionsMixin, admin.ModelAdmin):
     list_display = [
         "number_or_draft",
         "customer",
@@ -437,15 +432,17 @@ class InvoiceAdmin(StatusActionsMixin, admin.ModelAdmin):
         "status",
         "total",
         "amount_due",
-        "issued_at",
-        "due_at",
+        "issue_day",
+        "due_day",
         "period_start",
     ]
     list_filter = ["status", "currency", "created_at"]
     search_fields = ["number", "customer__external_id", "customer__name"]
     list_select_related = ["customer"]
     date_hierarchy = "created_at"
-    fieldsets = read_only_fieldsets(Invoice, INVOICE_GROUPS, displays=("billing_events",))
+    fieldsets = read_only_fieldsets(
+        Invoice, INVOICE_GROUPS, displays=("billing_events", "customer_days")
+    )
     readonly_fields = fieldset_names(fieldsets)
     inlines = [InvoiceLineInline]
     actions = [
@@ -516,152 +513,6 @@ class InvoiceAdmin(StatusActionsMixin, admin.ModelAdmin):
         )
 
 
-# Bill runs
-class RunBillingForm(forms.Form):
-    as_of = forms.DateTimeField(
-        label="As of",
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
-        help_text="Bill everything due by this instant (UTC). A future instant is a simulation.",
-    )
-
-
-def preview_lines(sub: Subscription, as_of) -> list[InvoiceLine]:
-    """The base-fee lines a run at `as_of` would bill for `sub` (unsaved).
-
-    A run ends a subscription canceled at period end at that end, so nothing after it is
-    billed; the lines are cut there as `subscription_upcoming_invoice` does.
-    """
-    lines = subscription_due_charges(sub=sub, as_of=as_of).lines
-    if sub.cancel_at_period_end and sub.current_period_end is not None:
-        lines = [ln for ln in lines if ln.period_start < sub.current_period_end]
-    return lines
-
-
-def bill_run_preview(as_of, limit: int | None = None) -> dict:
-    """What a run at `as_of` would bill, per customer and currency; nothing is saved. As in
-    the run, an invoice made for a customer and currency also takes its pending lines."""
-    limit = PREVIEW_LIMIT if limit is None else limit
-    subs = list(
-        subscriptions_due(as_of)
-        .select_related("customer", "plan")
-        .order_by("customer__name", "customer_id", "currency", "pk")[: limit + 1]
-    )
-    truncated = len(subs) > limit
-    lines_by_group: dict[tuple, list[InvoiceLine]] = defaultdict(list)
-    for sub in subs[:limit]:
-        lines_by_group[(sub.customer, sub.currency)].extend(preview_lines(sub, as_of))
-    groups = []
-    for (customer, currency), lines in lines_by_group.items():
-        if not lines:
-            continue
-        lines = [*pending_lines(customer=customer, currency=currency), *lines]
-        total = sum((line.amount for line in lines), Decimal(0))
-        groups.append({"customer": customer, "currency": currency, "lines": lines, "total": total})
-    return {
-        "groups": groups,
-        "subscriptions_seen": min(len(subs), limit),
-        "line_count": sum(len(group["lines"]) for group in groups),
-        "truncated": truncated,
-        "limit": limit,
-    }
-
-
-@admin.register(BillRun)
-class BillRunAdmin(admin.ModelAdmin):
-    list_display = [
-        "id",
-        "as_of",
-        "status",
-        "started_at",
-        "finished_at",
-        "customers_seen",
-        "invoices_created",
-        "lines_created",
-    ]
-    list_filter = ["status"]
-    search_fields = ["error"]
-    date_hierarchy = "started_at"
-    fields = [
-        "as_of",
-        "status",
-        "started_at",
-        "finished_at",
-        "customers_seen",
-        "invoices_created",
-        "lines_created",
-        "error",
-        "invoices",
-    ]
-    readonly_fields = fields
-    change_list_template = "admin/billing/billrun/change_list.html"
-    run_template = "admin/billing/billrun/run.html"
-
-    @admin.display(description="invoices")
-    def invoices(self, obj: BillRun) -> str:
-        url = reverse("admin:billing_invoice_changelist")
-        return format_html(
-            '<a href="{}?bill_run__id__exact={}">Invoices of this run</a>', url, obj.pk
-        )
-
-    def has_add_permission(self, request):
-        return False  # runs are started from the "Run billing" page
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def has_run_permission(self, request) -> bool:
-        opts = self.opts
-        return request.user.has_perm(f"{opts.app_label}.{get_permission_codename('add', opts)}")
-
-    def get_urls(self):
-        run = path(
-            "run/",
-            self.admin_site.admin_view(self.run_billing_view),
-            name=f"{self.opts.app_label}_{self.opts.model_name}_run",
-        )
-        return [run, *super().get_urls()]
-
-    def changelist_view(self, request, extra_context=None):
-        extra_context = {
-            **(extra_context or {}),
-            "can_run_billing": self.has_run_permission(request),
-        }
-        return super().changelist_view(request, extra_context)
-
-    def run_billing_view(self, request):
-        if not self.has_run_permission(request):
-            raise PermissionDenied
-        preview = None
-        if request.method == "POST":
-            form = RunBillingForm(request.POST)
-            if form.is_valid():
-                as_of = form.cleaned_data["as_of"]
-                if "_run" in request.POST:
-                    run = bill_run_execute(as_of=as_of, at=timezone.now(), actor=request.user)
-                    self.message_user(
-                        request,
-                        f"{run}: {run.customers_seen} customer(s), "
-                        f"{run.invoices_created} invoice(s), {run.lines_created} line(s).",
-                        messages.SUCCESS,
-                    )
-                    return redirect("admin:billing_billrun_change", run.pk)
-                preview = bill_run_preview(as_of)
-        else:
-            now = timezone.now().replace(second=0, microsecond=0)
-            form = RunBillingForm(initial={"as_of": now})
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "title": "Run billing",
-            "form": form,
-            "preview": preview,
-        }
-        return TemplateResponse(request, self.run_template, context)
-
-
 # Number sequences
 @admin.register(InvoiceNumberSequence)
 class InvoiceNumberSequenceAdmin(admin.ModelAdmin):
@@ -682,6 +533,7 @@ class InvoiceNumberSequenceAdmin(admin.ModelAdmin):
 
 
 import billing.admin_bank  # noqa: E402, F401 - bank transfers, reconciliation report
+import billing.admin_bill_runs  # noqa: E402, F401 - bill runs and the "Run billing" page
 import billing.admin_credits  # noqa: E402, F401 - credit notes, balances, coupons
 import billing.admin_dunning  # noqa: E402, F401 - dunning campaigns and cases
 import billing.admin_payments  # noqa: E402, F401 - payments, refunds, methods, gateways, routing

@@ -1,12 +1,31 @@
 """django-q2 entry points (scheduled in migration 0004)."""
 
+from django.conf import settings
 from django.utils import timezone
 
-from billing.services.bill_runs import bill_run_execute, drafts_finalize_due
+from billing.services.bill_runs import (
+    bill_run_request,
+    bill_run_work,
+    bill_runs_abandon_stale,
+    drafts_finalize_due,
+)
 
 
 def bill_run_scheduled() -> int:
-    return bill_run_execute(as_of=timezone.now(), at=timezone.now()).pk
+    """The hourly run: queued, then worked in time slices like one requested by the API."""
+    return bill_run_request(as_of=timezone.now(), at=timezone.now(), actor="schedule").pk
+
+
+def bill_run_task(*, bill_run_id: int, actor: str | None = None) -> str:
+    """Work a queued bill run for a time slice (queued on commit by `bill_run_request`)."""
+    run = bill_run_work(
+        bill_run_id=bill_run_id, actor=actor, seconds=settings.BILL_RUN_TASK_SECONDS
+    )
+    return run.status if run else "not queued"
+
+
+def bill_runs_abandon_stale_scheduled() -> int:
+    return bill_runs_abandon_stale(at=timezone.now())
 
 
 def drafts_finalize_scheduled() -> int:
@@ -35,6 +54,13 @@ def dunning_run_scheduled() -> dict:
     from billing.tasks_dunning import dunning_run_task
 
     return dunning_run_task()
+
+
+def subscriptions_incomplete_expire_scheduled() -> int:
+    """Every 10 minutes: incomplete subscriptions whose first invoice stayed unpaid too long."""
+    from billing.services.incomplete_jobs import subscriptions_incomplete_expire
+
+    return subscriptions_incomplete_expire(at=timezone.now())
 
 
 def invoice_collect_task(*, invoice_id: int) -> str:

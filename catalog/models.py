@@ -8,7 +8,7 @@ from django.db import models
 from django.db.models import Q
 
 from catalog.pricing import ChargeModel
-from catalog.validators import code_validator, validate_currency
+from catalog.validators import code_validator, validate_currency, validate_money_places
 
 AMOUNT = {"max_digits": 19, "decimal_places": 4, "validators": [MinValueValidator(Decimal(0))]}
 
@@ -186,6 +186,9 @@ class Plan(models.Model):
     def __str__(self) -> str:
         return f"{self.name} (v{self.version})" if self.version > 1 else self.name
 
+    def clean(self) -> None:
+        validate_money_places(self.amount, self.currency)
+
 
 CHARGE_MODEL_CHOICES = [
     (ChargeModel.STANDARD.value, "Standard (per unit)"),
@@ -271,6 +274,9 @@ class AddOn(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        validate_money_places(self.amount, self.currency)
 
 
 class Entitlement(models.Model):

@@ -37,6 +37,37 @@ def format_amount(amount: Decimal, currency: str) -> str:
     return format(round_money(amount, currency), "f")
 
 
+def format_unit_amount(amount: Decimal, currency: str) -> str:
+    """A unit amount (up to 12 places): trailing zeros dropped, but at least the currency's
+    minor digits ("29.00", "0.0000125" USD; "5" JPY)."""
+    _check_decimal(amount)
+    places = currency_precision(currency)
+    value = amount.normalize()
+    if value.as_tuple().exponent > -places:
+        value = value.quantize(Decimal(1).scaleb(-places))
+    return format(value, "f")
+
+
+def decimal_places(amount: Decimal) -> int:
+    """Decimal places an amount really has ("1.50" has 1, "100" has 0)."""
+    _check_decimal(amount)
+    return max(0, -amount.normalize().as_tuple().exponent)
+
+
+def money_places_error(amount: Decimal, currency: str) -> str | None:
+    """Why `amount` is not an amount of `currency` (more decimals than its minor unit), or
+    None when it fits. An unknown currency is left to the currency check."""
+    try:
+        places = currency_precision(currency)
+    except ValueError:
+        return None
+    if decimal_places(amount) <= places:
+        return None
+    if places == 0:
+        return f"{currency} amounts are whole numbers (no decimals)."
+    return f"{currency} amounts have at most {places} decimal places."
+
+
 def to_minor_units(amount: Decimal, currency: str) -> int:
     """12.50 USD -> 1250. The amount must already fit the currency's precision (round first)."""
     _check_decimal(amount)

@@ -24,6 +24,8 @@ _INTEGER_RE = re.compile(r"-?[0-9]{1,30}")
 _EXACT = Context(prec=60, traps=[Inexact, InvalidOperation, DivisionByZero])
 _REQUIRED = object()
 _TIER_KEYS = ("up_to", "unit_amount", "flat_amount")
+# Properties that are money (rounded to the currency); unit amounts and the rate are not.
+MONEY_PROPERTIES = ("flat_amount", "amount", "fixed_amount", "per_event_min", "per_event_max")
 
 
 class ChargeModel(enum.StrEnum):

@@ -18,7 +18,8 @@ from catalog.models import (
     Product,
     ServiceLevel,
 )
-from catalog.pricing import ChargePropertiesError, normalize_properties
+from catalog.pricing import MONEY_PROPERTIES, ChargePropertiesError, normalize_properties
+from catalog.validators import validate_money_places
 
 # Changing these on a plan in use makes a new version; name and description change in place.
 PLAN_TERMS = ("currency", "interval", "interval_count", "amount", "pay_in_advance", "trial_days")
@@ -159,7 +160,7 @@ def _entitlements(specs: list[dict]) -> list[Entitlement]:
     return rows
 
 
-def _charges(specs: list[dict]) -> list[Charge]:
+def _charges(specs: list[dict], currency: str) -> list[Charge]:
     rows = []
     for index, spec in enumerate(specs):
         path = f"charges.{index}"
@@ -175,10 +176,22 @@ def _charges(specs: list[dict]) -> list[Charge]:
             if exc.field and exc.field != "model":
                 field += f".{exc.field}"
             raise ValidationError({field: ValidationError(exc.message, code=exc.code)}) from exc
+        _charge_money_places(properties, currency, f"{path}.properties")
         rows.append(
             Charge(metric=metric, model=spec["model"], properties=properties, position=index)
         )
     return rows
+
+
+def _charge_money_places(properties: dict, currency: str, path: str) -> None:
+    """Money amounts of a charge (not unit amounts or the rate) fit the plan's currency."""
+    for key in MONEY_PROPERTIES:
+        if properties.get(key) is not None:
+            validate_money_places(Decimal(properties[key]), currency, f"{path}.{key}")
+    for index, tier in enumerate(properties.get("tiers") or []):
+        validate_money_places(
+            Decimal(tier["flat_amount"]), currency, f"{path}.tiers.{index}.flat_amount"
+        )
 
 
 def plan_in_use(plan: Plan) -> bool:
@@ -242,7 +255,7 @@ def plan_create(
 
 def _plan_save(plan: Plan, charge_specs: list[dict], entitlement_specs: list[dict]) -> Plan:
     _clean(plan, exclude=["is_latest"])
-    charge_rows = _charges(charge_specs)
+    charge_rows = _charges(charge_specs, plan.currency)
     entitlement_rows = _entitlements(entitlement_specs)
     plan.save()
     for row in charge_rows:
@@ -320,7 +333,7 @@ def plan_update(
     for key, value in changes.items():
         setattr(plan, key, value)
     _clean(plan, exclude=["is_latest"])
-    new_charges = None if charges is None else _charges(charges)
+    new_charges = None if charges is None else _charges(charges, plan.currency)
     new_entitlements = None if entitlements is None else _entitlements(entitlements)
     plan.save()
     if new_charges is not None:

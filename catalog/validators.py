@@ -1,12 +1,15 @@
 """Validators for codes shared by every app: currencies, countries, time zones."""
 
 import zoneinfo
+from decimal import Decimal
 from functools import cache
 
 from babel import Locale
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from moneyed import CURRENCIES
+
+from catalog.money import money_places_error
 
 # Babel's territories include regions that are not ISO 3166-1 countries.
 _NOT_COUNTRIES = {"EA", "EU", "EZ", "IC", "QO", "UN", "XA", "XB", "XK", "ZZ"}
@@ -56,3 +59,12 @@ def validate_timezone(value: str) -> None:
             code="invalid_timezone",
             params={"value": value},
         )
+
+
+def validate_money_places(amount, currency: str, field: str = "amount") -> None:
+    """Refuses an amount with more decimals than its currency has (JPY 10.5, USD 1.001):
+    a ValidationError on `field`, code `too_many_decimal_places`. Every place money enters
+    uses this (the API's MoneyAmountInputField gives the same error earlier)."""
+    error = money_places_error(amount, currency) if isinstance(amount, Decimal) else None
+    if error:
+        raise ValidationError({field: ValidationError(error, code="too_many_decimal_places")})

@@ -129,7 +129,7 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["api.parsers.DecimalJSONParser"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "api.schema.ApiAutoSchema",
     "EXCEPTION_HANDLER": "api.errors.exception_handler",
     "PAGE_SIZE": 50,
     "COERCE_DECIMAL_TO_STRING": True,
@@ -166,6 +166,7 @@ SPECTACULAR_SETTINGS = {
         "PaymentMethodStatusEnum": "billing.models.PaymentMethodStatus",
         "ReasonEnum": "billing.models.CreditNoteReason",
         "AccessReasonEnum": "provisioning.services.access.AccessReason",
+        "ErrorTypeEnum": "api.schema.ERROR_TYPES",
     },
 }
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
@@ -216,6 +217,12 @@ LOGGING = {
 # Billing
 INVOICE_DRAFT_GRACE_HOURS = env.int("INVOICE_DRAFT_GRACE_HOURS", default=1)
 INVOICE_DUE_DAYS = env.int("INVOICE_DUE_DAYS", default=14)
+# A new subscription whose first automatic charge failed stays `incomplete` this long.
+SUBSCRIPTION_INCOMPLETE_HOURS = env.int("SUBSCRIPTION_INCOMPLETE_HOURS", default=23)
+# A queued or running bill run without a heartbeat for this long is `abandoned` (resumable);
+# a queued run's task works this many seconds, then requeues it (below Q_CLUSTER timeout).
+BILL_RUN_STALE_MINUTES = env.int("BILL_RUN_STALE_MINUTES", default=15)
+BILL_RUN_TASK_SECONDS = env.int("BILL_RUN_TASK_SECONDS", default=120)
 # Usage events may carry a timestamp at most this far ahead of the server's clock.
 USAGE_FUTURE_TOLERANCE_SECONDS = env.int("USAGE_FUTURE_TOLERANCE_SECONDS", default=300)
 
@@ -257,6 +264,9 @@ BILLING_EVENT_CONSUMERS = env.list(
 )
 # Days between a cancellation taking effect and the customer's access being withdrawn.
 PROVISIONING_DEPROVISION_GRACE_DAYS = env.int("PROVISIONING_DEPROVISION_GRACE_DAYS", default=7)
+# A subscription change's database steps (account, entitlements) run in the process that made
+# it, right after its commit; outside calls (HTTP, emails) stay with the worker.
+PROVISIONING_SYNC_ON_COMMIT = env.bool("PROVISIONING_SYNC_ON_COMMIT", default=True)
 # Finished webhook deliveries and drift audit runs older than this are deleted nightly.
 PROVISIONING_WEBHOOK_RETENTION_DAYS = env.int("PROVISIONING_WEBHOOK_RETENTION_DAYS", default=30)
 PROVISIONING_AUDIT_RETENTION_DAYS = env.int("PROVISIONING_AUDIT_RETENTION_DAYS", default=90)

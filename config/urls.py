@@ -1,8 +1,9 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from api.errors import api_not_found
+from api.errors import api_bad_request, api_not_found
 from billing.views_sandbox import sandbox_authenticate
 from provisioning.api.access_fast import access_check_view
 
@@ -22,6 +23,7 @@ api_v1 = [
 urlpatterns = [
     # The hot path first: the business's product calls it on every request (access_fast.py).
     path("api/v1/access/check", access_check_view),
+    path("", TemplateView.as_view(template_name="home.html"), name="home"),  # where to go
     path("admin/reports/", include("reports.urls")),  # staff pages: before the admin
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
@@ -35,6 +37,14 @@ urlpatterns = [
         name="sandbox-authenticate",
     ),
 ]
+
+
+def handler400(request, exception):
+    if request.path.startswith("/api/"):
+        return api_bad_request(request, exception)
+    from django.views.defaults import bad_request
+
+    return bad_request(request, exception)
 
 
 def handler404(request, exception):

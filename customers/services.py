@@ -5,7 +5,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from customers.models import Contact, Customer, CustomerRole, CustomerUser
 
@@ -61,7 +61,12 @@ def customer_create(
     if not customer.address_country and customer.country:
         customer.address_country = customer.country
     _full_clean(customer)
-    customer.save()
+    try:
+        with transaction.atomic():
+            customer.save()
+    except IntegrityError:  # created meanwhile by a concurrent request: as if checked above
+        error = ValidationError("A customer with this external_id exists.", code="unique")
+        raise ValidationError({"external_id": error}) from None
     return customer
 
 

@@ -15,10 +15,16 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q
 
 from api.errors import DomainError
-from billing.models import CUSTOMER_CANCEL_REASONS, InvoiceLine, Subscription
+from billing.models import (
+    CUSTOMER_CANCEL_REASONS,
+    InvoiceLine,
+    Subscription,
+    SubscriptionStatus,
+)
 from billing.services.documents import money
 from billing.services.subscriptions import addons_open
 from catalog.models import AddOn, Feature, Plan, PlanStatus
+from customers.dates import customer_day
 from customers.models import Customer, CustomerRole, CustomerUser
 from provisioning.services.keys import SCOPES
 
@@ -199,8 +205,24 @@ class SubscriptionCancelForm(PortalForm):
         widget=forms.Textarea(attrs={"rows": 3}),
     )
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, subscription: Subscription | None = None, **kwargs):
         super().__init__(*args, initial={"when": "period_end"}, **kwargs)
+        if subscription is not None:
+            self.fields["when"].choices = cancel_choices(subscription)
+
+
+def cancel_choices(sub: Subscription) -> list[tuple[str, str]]:
+    """What each choice does to this subscription, with the customer's day it happens."""
+    if sub.status == SubscriptionStatus.TRIALING and sub.trial_end_at:
+        on = customer_day(sub.trial_end_at, sub.customer)
+        return [
+            ("period_end", f"At the end of the trial: it ends on {on}; you won't be charged"),
+            ("immediately", "Now: the trial ends today; you won't be charged"),
+        ]
+    if sub.current_period_end and sub.status != SubscriptionStatus.PENDING:
+        on = customer_day(sub.current_period_end, sub.customer)
+        return [("period_end", f"At the end of the current period, on {on}"), WHEN_CANCEL[1]]
+    return WHEN_CANCEL
 
 
 # Team and seats

@@ -26,13 +26,14 @@ from billing.models import (
 )
 from billing.selectors import subscription_upcoming_invoice
 from billing.services.documents import money, period_label, unit_price
+from billing.services.incomplete import incomplete_hours
 from catalog.models import AddOn, Charge, Entitlement, FeatureKind, Plan, ServiceLevel
 from customers.models import Customer
 from provisioning.selectors import EntitlementUsage, customer_entitlement_list
 
 S = SubscriptionStatus
 #: Subscriptions the portal shows: everything not ended.
-SHOWN_STATUSES = [S.PENDING, S.TRIALING, S.ACTIVE, S.PAST_DUE, S.PAUSED, S.SUSPENDED]
+SHOWN_STATUSES = [S.PENDING, S.INCOMPLETE, S.TRIALING, S.ACTIVE, S.PAST_DUE, S.PAUSED, S.SUSPENDED]
 NEAR_PERCENT = Decimal(80)
 FULL_PERCENT = Decimal(100)
 HUNDRED = Decimal(100)
@@ -99,6 +100,11 @@ class Alert:
     invoice_id: int | None = None
 
 
+def incomplete_hours_label() -> str:
+    hours = int(incomplete_hours().total_seconds() // 3600)
+    return f"{hours} hour{'s' if hours != 1 else ''}"
+
+
 def _open_invoices(customer: Customer) -> QuerySet[Invoice]:
     return Invoice.objects.filter(
         customer=customer, status=InvoiceStatus.OPEN, amount_due__gt=0
@@ -119,16 +125,28 @@ def account_alerts(*, customer: Customer, usages: list[LimitUsage], at: datetime
             "invoice_id", flat=True
         )
     )
+    incomplete = {  # first invoices of new subscriptions whose first charge failed
+        sub.first_invoice_id: sub
+        for sub in Subscription.objects.filter(customer=customer, status=S.INCOMPLETE)
+        .select_related("plan")
+        .order_by("pk")
+    }
     for invoice in open_invoices:
         due = money(invoice.amount_due, invoice.currency)
         payment = last_payment.get(invoice.pk)
         in_dunning = invoice.pk in dunning
+        starts = ""
+        if invoice.pk in incomplete:
+            starts = (
+                f" Your {incomplete[invoice.pk].plan.name} subscription starts once it is "
+                f"paid; unpaid, it lapses {incomplete_hours_label()} after it was issued."
+            )
         if payment is not None and payment.status == PaymentStatus.FAILED:
             reason = payment.failure_message or payment.failure_code
             retrying = (
                 " We will retry it; pay now or add a card to avoid a suspension."
                 if in_dunning
-                else ""
+                else starts
             )
             alerts.append(
                 Alert(
@@ -145,7 +163,7 @@ def account_alerts(*, customer: Customer, usages: list[LimitUsage], at: datetime
                     "warn",
                     "payment_action",
                     f"The payment of invoice {invoice.number} ({due}) waits for you to "
-                    "authenticate it with your bank.",
+                    f"authenticate it with your bank.{starts}",
                     invoice.pk,
                 )
             )
@@ -335,15 +353,26 @@ def policy_value(kind: str, enabled: bool, limit: int | None) -> str:
     return f"{_count(limit)} per billing period"
 
 
-def _policy(rows) -> list[PolicyRow]:
+def _policy(rows, quantity: int = 1) -> list[PolicyRow]:
+    """Each feature of `rows`; seats are per unit bought, so a seats limit shows as the
+    subscription's total (× `quantity`), as provisioning counts it."""
     return [
         PolicyRow(
             row.feature.name,
             row.feature.get_kind_display(),
-            policy_value(row.feature.kind, row.enabled, row.limit),
+            _seats_value(row.enabled, row.limit, quantity)
+            if row.feature.kind == FeatureKind.SEATS
+            else policy_value(row.feature.kind, row.enabled, row.limit),
         )
         for row in rows
     ]
+
+
+def _seats_value(enabled: bool, limit: int | None, quantity: int) -> str:
+    total = policy_value(FeatureKind.SEATS, enabled, None if limit is None else limit * quantity)
+    if enabled and limit is not None and limit != 1 and quantity != 1:
+        return f"{total} ({_count(limit)} per unit × {quantity})"
+    return total
 
 
 def _price(value: str | None, currency: str) -> str:
@@ -404,7 +433,8 @@ def plan_terms(*, sub: Subscription, at: datetime) -> PlanTerms:
         .order_by("position", "pk")
     ]
     policy = _policy(
-        Entitlement.objects.filter(plan=plan).select_related("feature").order_by("feature__code")
+        Entitlement.objects.filter(plan=plan).select_related("feature").order_by("feature__code"),
+        sub.quantity,
     )
     on_sub = dict(
         SubscriptionAddOn.objects.filter(subscription=sub, started_at__lte=at)

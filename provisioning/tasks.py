@@ -1,10 +1,12 @@
 """django-q2 entry points of provisioning: they read the clock and call one service each."""
 
+from django.conf import settings
 from django.utils import timezone
 
+from billing.services.events import RecordedEvent
 from provisioning.services.orders import deprovision_due, orders_run_due
 from provisioning.services.overrides import entitlement_overrides_expire
-from provisioning.services.sync import billing_events_consume
+from provisioning.services.sync import billing_event_apply, billing_events_consume
 
 
 def billing_events_consume_task() -> int:
@@ -33,3 +35,10 @@ def deprovision_due_task() -> int:
 def overrides_expire_task() -> int:
     """Re-sync customers whose entitlement overrides started or ended."""
     return entitlement_overrides_expire(at=timezone.now())
+
+
+def billing_event_on_commit(event: RecordedEvent) -> None:
+    """Registered with billing (see `apps`): a subscription change is provisioned in the
+    process that made it, right after its commit (`PROVISIONING_SYNC_ON_COMMIT`)."""
+    if getattr(settings, "PROVISIONING_SYNC_ON_COMMIT", True):
+        billing_event_apply(event_id=event.id, at=timezone.now())

@@ -16,6 +16,7 @@ from django.db.models.functions import Cast, TruncDate
 
 from billing.models import (
     BillingEvent,
+    BillRun,
     DunningCase,
     Invoice,
     InvoiceStatus,
@@ -178,6 +179,22 @@ def drift_latest() -> DriftSummary:
     )
     by_kind = [(r["kind"], r["n"]) for r in rows]
     return DriftSummary(run, sum(n for _, n in by_kind), by_kind)
+
+
+@dataclass(frozen=True)
+class BillRunsSummary:
+    latest: BillRun | None
+    troubled: list[BillRun]  # recent runs with failed customers, failed or abandoned
+
+
+def bill_runs_recent(*, at: datetime, days: int = 30, limit: int = 5) -> BillRunsSummary:
+    """The latest bill run and the recent ones that need a look. Two queries."""
+    latest = BillRun.objects.order_by("-pk").first()
+    troubled = BillRun.objects.filter(
+        Q(requested_at__gte=at - timedelta(days=days)) | Q(requested_at__isnull=True),
+        status__in=["completed_with_failures", "failed", "abandoned"],
+    ).order_by("-pk")[:limit]
+    return BillRunsSummary(latest, list(troubled))
 
 
 @dataclass(frozen=True)

@@ -4,13 +4,11 @@ Each view makes one service call."""
 from datetime import timedelta
 
 import django_filters
-from django.db.models import Q
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
     extend_schema,
-    extend_schema_field,
     extend_schema_view,
 )
 from rest_framework import serializers
@@ -20,8 +18,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.errors import DomainError
+from api.fields import AwareDateTimeField
+from api.filters import customer_filter
 from api.serializers import StrictSerializer
-from api.views import ApiViewSet, ListRetrieveMixin, is_id, lookup_required
+from api.views import ApiViewSet, ListRetrieveMixin, lookup_required
 from billing.models import BankTransfer, Invoice
 from billing.services.bank_statements import bank_statement_import
 from billing.services.bank_transfers import (
@@ -30,8 +30,7 @@ from billing.services.bank_transfers import (
     bank_transfer_record,
 )
 from billing.services.reconciliation import reconciliation_report
-from catalog.api.fields import AmountsInCurrencyMixin, amount_field
-from catalog.money import format_amount
+from catalog.api.fields import MoneyAmountField, amount_field
 from customers.models import Customer
 
 MAX_STATEMENT_BYTES = 5 * 1024 * 1024
@@ -45,7 +44,7 @@ class BankTransferCreateInputSerializer(StrictSerializer):
     )
     amount = amount_field(help_text="Received, in the currency's precision; above 0.")
     currency = serializers.CharField(max_length=3)
-    received_at = serializers.DateTimeField()
+    received_at = AwareDateTimeField()
     payer_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
     payer_account = serializers.CharField(max_length=64, required=False, allow_blank=True)
     remittance = serializers.CharField(
@@ -78,10 +77,11 @@ class BankStatementInputSerializer(StrictSerializer):
     )
 
 
-class BankTransferOutputSerializer(AmountsInCurrencyMixin, serializers.ModelSerializer):
-    amount_fields = ("amount",)
-    amount = serializers.CharField(read_only=True)
-    customer = serializers.SlugRelatedField(slug_field="external_id", read_only=True)
+class BankTransferOutputSerializer(serializers.ModelSerializer):
+    amount = MoneyAmountField()
+    customer = serializers.SlugRelatedField(
+        slug_field="external_id", read_only=True, allow_null=True, help_text="Null until matched."
+    )
     invoices = serializers.SerializerMethodField(help_text="Numbers of the invoices it paid.")
 
     class Meta:
@@ -122,26 +122,10 @@ class BankStatementOutputSerializer(serializers.Serializer):
     errors = RowMessageOutputSerializer(many=True, help_text="Rows not imported, and why.")
 
 
-@extend_schema_field(OpenApiTypes.STR)
-class AmountInCurrencyField(serializers.Field):
-    """An amount of the object as a decimal string in the precision of its currency."""
-
-    def __init__(self, *, currency: str = "currency", **kwargs):
-        super().__init__(read_only=True, **kwargs)
-        self.currency = currency
-
-    def get_attribute(self, instance):
-        value = getattr(instance, self.field_name)
-        return None if value is None else format_amount(value, getattr(instance, self.currency))
-
-    def to_representation(self, value):
-        return value
-
-
 class UnmatchedTransferOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     bank_reference = serializers.CharField()
-    amount = AmountInCurrencyField()
+    amount = MoneyAmountField()
     currency = serializers.CharField()
     received_at = serializers.DateTimeField()
     payer_name = serializers.CharField()
@@ -156,12 +140,12 @@ class GatewayChargeFindingOutputSerializer(serializers.Serializer):
     )
     reference = serializers.CharField(help_text="The gateway's id of the charge.")
     idempotency_key = serializers.CharField()
-    amount = AmountInCurrencyField(help_text="What the gateway charged.")
+    amount = MoneyAmountField(help_text="What the gateway charged.")
     currency = serializers.CharField()
     created_at = serializers.DateTimeField(allow_null=True)
     payment = serializers.IntegerField(source="payment_id", allow_null=True)
     payment_status = serializers.CharField()
-    payment_amount = AmountInCurrencyField(currency="payment_currency", allow_null=True)
+    payment_amount = MoneyAmountField(currency="payment_currency", allow_null=True)
     payment_currency = serializers.CharField()
     invoice = serializers.IntegerField(source="invoice_id", allow_null=True)
     invoice_number = serializers.CharField()
@@ -174,10 +158,10 @@ class InvoiceMismatchOutputSerializer(serializers.Serializer):
     customer = serializers.CharField()
     currency = serializers.CharField()
     status = serializers.CharField()
-    amount_paid = AmountInCurrencyField()
-    allocated = AmountInCurrencyField(help_text="Sum of its payment allocations.")
-    balance_applied = AmountInCurrencyField(help_text="Customer balance applied to it.")
-    difference = AmountInCurrencyField()
+    amount_paid = MoneyAmountField()
+    allocated = MoneyAmountField(help_text="Sum of its payment allocations.")
+    balance_applied = MoneyAmountField(help_text="Customer balance applied to it.")
+    difference = MoneyAmountField()
 
 
 class UnallocatedPaymentOutputSerializer(serializers.Serializer):
@@ -185,10 +169,10 @@ class UnallocatedPaymentOutputSerializer(serializers.Serializer):
     customer = serializers.CharField()
     currency = serializers.CharField()
     status = serializers.CharField()
-    amount = AmountInCurrencyField()
-    allocated = AmountInCurrencyField()
-    to_balance = AmountInCurrencyField()
-    remainder = AmountInCurrencyField()
+    amount = MoneyAmountField()
+    allocated = MoneyAmountField()
+    to_balance = MoneyAmountField()
+    remainder = MoneyAmountField()
 
 
 class GatewayErrorOutputSerializer(serializers.Serializer):
@@ -211,7 +195,7 @@ class ReconciliationOutputSerializer(serializers.Serializer):
 
 
 class ReconciliationQuerySerializer(StrictSerializer):
-    since = serializers.DateTimeField(required=False)
+    since = AwareDateTimeField(required=False)
 
 
 # Views
@@ -220,17 +204,11 @@ def _rows(pairs: list[tuple[int, str]]) -> list[dict]:
 
 
 class BankTransferFilter(django_filters.FilterSet):
-    customer = django_filters.CharFilter(method="filter_customer", help_text="Id or external_id.")
+    customer = customer_filter()
 
     class Meta:
         model = BankTransfer
         fields = ["status", "currency", "customer"]
-
-    def filter_customer(self, queryset, name, value):
-        condition = Q(customer__external_id=value)
-        if is_id(value):
-            condition |= Q(customer_id=int(value))
-        return queryset.filter(condition)
 
 
 @extend_schema_view(
@@ -343,7 +321,8 @@ class ReconciliationApi(APIView):
             OpenApiParameter(
                 "since",
                 OpenApiTypes.DATETIME,
-                description="List gateway charges from this instant (default: 30 days ago).",
+                description="List gateway charges from this instant (default: 30 days ago); "
+                "ISO 8601 with an offset (400 `timezone_required` without).",
             )
         ],
         responses=ReconciliationOutputSerializer,

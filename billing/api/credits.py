@@ -2,7 +2,7 @@
 `/coupons/`, `/discounts/`). Each view makes one service call."""
 
 import django_filters
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
@@ -11,8 +11,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.errors import DomainError
+from api.fields import AwareDateTimeField
+from api.filters import IdOrCodeFilter, customer_filter
 from api.serializers import StrictSerializer
-from api.views import ApiViewSet, ListRetrieveMixin, is_id, lookup_by_id_or_code, lookup_required
+from api.views import ApiViewSet, ListRetrieveMixin, lookup_by_id_or_code, lookup_required
 from billing.models import (
     BalanceTransaction,
     Coupon,
@@ -26,23 +28,11 @@ from billing.models import (
     Subscription,
 )
 from billing.services import credits, discounts
-from catalog.api.fields import AmountsInCurrencyMixin, amount_field
+from catalog.api.fields import MoneyAmountField, amount_field
 from catalog.money import format_amount
 from customers.models import Customer
 
 RECENT_TRANSACTIONS = 20
-
-
-def _id_or_code_filter(id_field: str, code_field: str):
-    """A filter matching `?<name>=<id or code>`."""
-
-    def method(queryset, name, value):
-        condition = Q(**{code_field: value})
-        if is_id(value):
-            condition |= Q(**{id_field: int(value)})
-        return queryset.filter(condition)
-
-    return method
 
 
 # Serializers
@@ -64,25 +54,22 @@ class CreditNoteCreateInputSerializer(StrictSerializer):
 
 
 class CreditNoteLineOutputSerializer(serializers.ModelSerializer):
+    amount = MoneyAmountField(currency="credit_note.currency")
+
     class Meta:
         model = CreditNoteLine
         fields = ["id", "invoice_line", "description", "amount"]
 
-    def to_representation(self, line):
-        data = super().to_representation(line)
-        data["amount"] = format_amount(line.amount, self.context["currency"])
-        return data
 
-
-class CreditNoteOutputSerializer(AmountsInCurrencyMixin, serializers.ModelSerializer):
-    amount_fields = ("total", "amount_due_reduction", "refund_amount", "credit_amount")
+class CreditNoteOutputSerializer(serializers.ModelSerializer):
     customer = serializers.SlugRelatedField(slug_field="external_id", read_only=True)
     invoice = serializers.SlugRelatedField(slug_field="number", read_only=True)
     invoice_id = serializers.IntegerField(read_only=True)
     lines = serializers.SerializerMethodField()
-    total = amount_due_reduction = refund_amount = credit_amount = serializers.CharField(
-        read_only=True
-    )
+    total = MoneyAmountField()
+    amount_due_reduction = MoneyAmountField()
+    refund_amount = MoneyAmountField()
+    credit_amount = MoneyAmountField()
 
     class Meta:
         model = CreditNote
@@ -110,11 +97,10 @@ class CreditNoteOutputSerializer(AmountsInCurrencyMixin, serializers.ModelSerial
         ).data
 
 
-class BalanceTransactionOutputSerializer(AmountsInCurrencyMixin, serializers.ModelSerializer):
-    amount_fields = ("amount",)
-    amount = serializers.CharField(read_only=True)
-    invoice = serializers.SlugRelatedField(slug_field="number", read_only=True)
-    credit_note = serializers.SlugRelatedField(slug_field="number", read_only=True)
+class BalanceTransactionOutputSerializer(serializers.ModelSerializer):
+    amount = MoneyAmountField()
+    invoice = serializers.SlugRelatedField(slug_field="number", read_only=True, allow_null=True)
+    credit_note = serializers.SlugRelatedField(slug_field="number", read_only=True, allow_null=True)
 
     class Meta:
         model = BalanceTransaction
@@ -132,7 +118,7 @@ class BalanceTransactionOutputSerializer(AmountsInCurrencyMixin, serializers.Mod
 
 class CurrencyBalanceOutputSerializer(serializers.Serializer):
     currency = serializers.CharField()
-    amount = serializers.CharField(help_text="What the customer may still spend on invoices.")
+    amount = MoneyAmountField(help_text="What the customer may still spend on invoices.")
 
 
 class BalanceOutputSerializer(serializers.Serializer):
@@ -157,12 +143,16 @@ class CouponCreateInputSerializer(StrictSerializer):
         min_value=1, max_value=1000, required=False, allow_null=True
     )
     max_redemptions = serializers.IntegerField(min_value=1, required=False, allow_null=True)
-    redeem_by = serializers.DateTimeField(required=False, allow_null=True)
+    redeem_by = AwareDateTimeField(required=False, allow_null=True)
     active = serializers.BooleanField(default=True)
 
 
 class CouponOutputSerializer(serializers.ModelSerializer):
     times_redeemed = serializers.SerializerMethodField()
+    amount_off = MoneyAmountField(allow_null=True, help_text="Fixed coupons: in `currency`.")
+    percent_off = serializers.SerializerMethodField(
+        help_text='Percent coupons: a decimal string without trailing zeros ("12.5").'
+    )
 
     class Meta:
         model = Coupon
@@ -187,13 +177,10 @@ class CouponOutputSerializer(serializers.ModelSerializer):
         count = getattr(coupon, "times_redeemed", None)
         return coupon.discounts.count() if count is None else count
 
-    def to_representation(self, coupon):
-        data = super().to_representation(coupon)
-        if coupon.percent_off is not None:
-            data["percent_off"] = format(coupon.percent_off.normalize(), "f")
-        if coupon.amount_off is not None:
-            data["amount_off"] = format_amount(coupon.amount_off, coupon.currency)
-        return data
+    def get_percent_off(self, coupon) -> str | None:
+        if coupon.percent_off is None:
+            return None
+        return format(coupon.percent_off.normalize(), "f")
 
 
 class DiscountCreateInputSerializer(StrictSerializer):
@@ -227,14 +214,8 @@ class DiscountOutputSerializer(serializers.ModelSerializer):
 
 # Views
 class CreditNoteFilter(django_filters.FilterSet):
-    invoice = django_filters.CharFilter(
-        method=_id_or_code_filter("invoice_id", "invoice__number"),
-        help_text="Invoice id or number.",
-    )
-    customer = django_filters.CharFilter(
-        method=_id_or_code_filter("customer_id", "customer__external_id"),
-        help_text="Customer id or external_id.",
-    )
+    invoice = IdOrCodeFilter(id_field="invoice_id", code_field="invoice__number", what="Invoice")
+    customer = customer_filter()
 
     class Meta:
         model = CreditNote
@@ -339,11 +320,11 @@ class CouponViewSet(ListRetrieveMixin, ApiViewSet):
 
 
 class DiscountFilter(django_filters.FilterSet):
-    customer = django_filters.CharFilter(
-        method=_id_or_code_filter("customer_id", "customer__external_id"),
-        help_text="Customer id or external_id.",
+    customer = customer_filter()
+    coupon = IdOrCodeFilter(id_field="coupon_id", code_field="coupon__code", what="Coupon")
+    subscription = IdOrCodeFilter(
+        id_field="subscription_id", code_field="subscription__external_id", what="Subscription"
     )
-    coupon = django_filters.CharFilter(field_name="coupon__code")
     active = django_filters.BooleanFilter(
         field_name="end_at", lookup_expr="isnull", help_text="true: not ended."
     )

@@ -23,6 +23,9 @@ class PdfOrJsonError(BaseContentNegotiation):
 
 
 class InvoicePdfApi(APIView):
+    """The invoice as a PDF document (`application/pdf`), addressed by id or number, as the
+    customer receives it; errors are answered in JSON."""
+
     content_negotiation_class = PdfOrJsonError
 
     @extend_schema(

@@ -9,9 +9,9 @@ from rest_framework import serializers
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from api.filters import IdOrCodeFilter, customer_filter
 from api.serializers import StrictSerializer
 from api.views import ApiViewSet, ListRetrieveMixin, lookup_by_id_or_code, lookup_required
-from billing.api.credits import _id_or_code_filter
 from billing.models import (
     Invoice,
     Payment,
@@ -23,8 +23,7 @@ from billing.models import (
     Refund,
 )
 from billing.services import payment_methods, payments, refunds
-from catalog.api.fields import AmountsInCurrencyMixin, amount_field
-from catalog.money import format_amount
+from catalog.api.fields import MoneyAmountField, amount_field
 from customers.models import Customer
 
 
@@ -67,7 +66,7 @@ class PaymentMethodCreateInputSerializer(StrictSerializer):
 
 
 class PaymentAttemptOutputSerializer(serializers.ModelSerializer):
-    gateway = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    gateway = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
 
     class Meta:
         model = PaymentAttempt
@@ -88,19 +87,15 @@ class PaymentAttemptOutputSerializer(serializers.ModelSerializer):
 class PaymentAllocationOutputSerializer(serializers.ModelSerializer):
     invoice = serializers.SlugRelatedField(slug_field="number", read_only=True)
     invoice_id = serializers.IntegerField(read_only=True)
-    amount = serializers.SerializerMethodField()
+    amount = MoneyAmountField(currency="payment.currency")
 
     class Meta:
         model = PaymentAllocation
         fields = ["invoice", "invoice_id", "amount", "created_at"]
 
-    def get_amount(self, allocation) -> str:
-        return format_amount(allocation.amount, allocation.payment.currency)
 
-
-class RefundOutputSerializer(AmountsInCurrencyMixin, serializers.ModelSerializer):
-    amount_fields = ("amount",)
-    amount = serializers.CharField(read_only=True)
+class RefundOutputSerializer(serializers.ModelSerializer):
+    amount = MoneyAmountField()
 
     class Meta:
         model = Refund
@@ -141,14 +136,14 @@ class PaymentMethodOutputSerializer(serializers.ModelSerializer):
         ]
 
 
-class PaymentOutputSerializer(AmountsInCurrencyMixin, serializers.ModelSerializer):
-    amount_fields = ("amount", "amount_refunded")
-    amount = amount_refunded = serializers.CharField(read_only=True)
+class PaymentOutputSerializer(serializers.ModelSerializer):
+    amount = MoneyAmountField()
+    amount_refunded = MoneyAmountField()
     customer = serializers.SlugRelatedField(slug_field="external_id", read_only=True)
-    invoice = serializers.SlugRelatedField(slug_field="number", read_only=True)
+    invoice = serializers.SlugRelatedField(slug_field="number", read_only=True, allow_null=True)
     invoice_id = serializers.IntegerField(read_only=True, allow_null=True)
-    gateway = serializers.SlugRelatedField(slug_field="code", read_only=True)
-    payment_method = PaymentMethodOutputSerializer(source="method", read_only=True)
+    gateway = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
+    payment_method = PaymentMethodOutputSerializer(source="method", read_only=True, allow_null=True)
     attempts = PaymentAttemptOutputSerializer(many=True, read_only=True)
     allocations = PaymentAllocationOutputSerializer(many=True, read_only=True)
     refunds = RefundOutputSerializer(many=True, read_only=True)
@@ -184,10 +179,14 @@ class PaymentOutputSerializer(AmountsInCurrencyMixin, serializers.ModelSerialize
 
 # Views
 class PaymentFilter(django_filters.FilterSet):
-    invoice = django_filters.CharFilter(method=_id_or_code_filter("invoice_id", "invoice__number"))
-    customer = django_filters.CharFilter(
-        method=_id_or_code_filter("customer_id", "customer__external_id")
+    invoice = IdOrCodeFilter(
+        id_field=("invoice_id", "allocations__invoice_id"),
+        code_field=("invoice__number", "allocations__invoice__number"),
+        what="Invoice",
+        distinct=True,
+        help_text="Invoice id or number: the payments charged for it or applied to it.",
     )
+    customer = customer_filter()
 
     class Meta:
         model = Payment
@@ -277,9 +276,12 @@ class PaymentViewSet(ListRetrieveMixin, ApiViewSet):
 
     @action(detail=True, methods=["post"])
     def refund(self, request, pk=None):
-        data = self.validated(RefundCreateInputSerializer, request.data)
+        payment = self.get_object()
+        data = self.validated(
+            RefundCreateInputSerializer, request.data, context={"currency": payment.currency}
+        )
         refund = refunds.payment_refund(
-            payment=self.get_object(),
+            payment=payment,
             amount=data.get("amount"),
             reason=data["reason"],
             at=timezone.now(),

@@ -1,19 +1,21 @@
 from datetime import timedelta
+from decimal import Decimal
 
 from django.utils import timezone
 from rest_framework import serializers
 
+from api.fields import AwareDateTimeField
 from api.serializers import StrictSerializer
 from billing.models import (
     BillRun,
+    BillRunFailure,
     Invoice,
     InvoiceLine,
     SlaCredit,
     Subscription,
     SubscriptionAddOn,
 )
-from catalog.api.fields import AmountsInCurrencyMixin
-from catalog.money import format_amount
+from catalog.api.fields import MoneyAmountField, UnitAmountField
 
 
 class SubscriptionAddOnOutputSerializer(serializers.ModelSerializer):
@@ -91,7 +93,7 @@ class SubscriptionCreateInputSerializer(StrictSerializer):
     plan = serializers.CharField(max_length=100, help_text="Plan code (latest version) or id.")
     external_id = serializers.CharField(max_length=100, required=False, allow_null=True)
     quantity = serializers.IntegerField(min_value=1, max_value=1_000_000, default=1)
-    start_at = serializers.DateTimeField(
+    start_at = AwareDateTimeField(
         required=False, allow_null=True, validators=[within_years(MAX_YEARS)]
     )
     trial_days = serializers.IntegerField(
@@ -106,7 +108,12 @@ class SubscriptionCreateInputSerializer(StrictSerializer):
 
 
 class SubscriptionCancelInputSerializer(StrictSerializer):
-    when = serializers.ChoiceField(choices=["immediately", "period_end"], default="period_end")
+    when = serializers.ChoiceField(
+        choices=["immediately", "period_end"],
+        default="period_end",
+        help_text="period_end: it stays live until its current period ends (a trial: until the "
+        "trial ends, and nothing is billed); immediately: it ends at `at`.",
+    )
     proration = serializers.ChoiceField(
         choices=["prorate", "none"],
         default="prorate",
@@ -115,9 +122,7 @@ class SubscriptionCancelInputSerializer(StrictSerializer):
     )
     reason = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     comment = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
-    at = serializers.DateTimeField(
-        required=False, allow_null=True, validators=[within_years(MAX_YEARS)]
-    )
+    at = AwareDateTimeField(required=False, allow_null=True, validators=[within_years(MAX_YEARS)])
 
 
 class SubscriptionChangeInputSerializer(StrictSerializer):
@@ -133,9 +138,7 @@ class SubscriptionChangeInputSerializer(StrictSerializer):
     when = serializers.ChoiceField(choices=["immediately", "period_end"], default="immediately")
     proration = serializers.ChoiceField(choices=["prorate", "none"], default="prorate")
     preview = serializers.BooleanField(default=False)
-    at = serializers.DateTimeField(
-        required=False, allow_null=True, validators=[within_years(MAX_YEARS)]
-    )
+    at = AwareDateTimeField(required=False, allow_null=True, validators=[within_years(MAX_YEARS)])
 
     def validate(self, data):
         if "plan" not in data and "quantity" not in data and "addons" not in data:
@@ -146,7 +149,7 @@ class SubscriptionChangeInputSerializer(StrictSerializer):
 
 
 class SlaCreditInputSerializer(StrictSerializer):
-    period_at = serializers.DateTimeField(
+    period_at = AwareDateTimeField(
         validators=[within_years(MAX_YEARS)], help_text="Any instant of the (ended) period."
     )
     uptime = serializers.DecimalField(
@@ -159,9 +162,8 @@ class SlaCreditInputSerializer(StrictSerializer):
     note = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
 
 
-class SlaCreditOutputSerializer(AmountsInCurrencyMixin, serializers.ModelSerializer):
-    amount_fields = ("amount",)
-    amount = serializers.CharField(read_only=True)
+class SlaCreditOutputSerializer(serializers.ModelSerializer):
+    amount = MoneyAmountField()
 
     class Meta:
         model = SlaCredit
@@ -187,12 +189,17 @@ class SlaCreditResultSerializer(serializers.Serializer):
 
 
 class AtInputSerializer(StrictSerializer):
-    at = serializers.DateTimeField(
-        required=False, allow_null=True, validators=[within_years(MAX_YEARS)]
-    )
+    at = AwareDateTimeField(required=False, allow_null=True, validators=[within_years(MAX_YEARS)])
 
 
 class InvoiceLineOutputSerializer(serializers.ModelSerializer):
+    quantity = serializers.SerializerMethodField(
+        help_text='A decimal string without trailing zeros ("3", "2.5").'
+    )
+    unit_amount = UnitAmountField()
+    amount = MoneyAmountField()
+    tax_amount = MoneyAmountField()
+
     class Meta:
         model = InvoiceLine
         fields = [
@@ -208,29 +215,26 @@ class InvoiceLineOutputSerializer(serializers.ModelSerializer):
             "subscription",
         ]
 
-    def to_representation(self, line):
-        data = super().to_representation(line)
-        currency = self.context.get("currency") or line.invoice.currency
-        for name in ("amount", "tax_amount"):
-            data[name] = format_amount(getattr(line, name), currency)
-        data["unit_amount"] = format(line.unit_amount.normalize(), "f")
-        data["quantity"] = format(line.quantity.normalize(), "f")
-        return data
+    def get_quantity(self, line) -> str:
+        return format(Decimal(line.quantity).normalize(), "f")
 
 
-class InvoiceOutputSerializer(AmountsInCurrencyMixin, serializers.ModelSerializer):
-    amount_fields = ("subtotal", "discount", "tax", "total", "amount_paid", "amount_due")
+class InvoiceOutputSerializer(serializers.ModelSerializer):
     customer = serializers.SlugRelatedField(slug_field="external_id", read_only=True)
     lines = serializers.SerializerMethodField()
-    subtotal = discount = tax = total = amount_paid = amount_due = serializers.CharField(
-        read_only=True
-    )
+    subtotal = MoneyAmountField()
+    discount = MoneyAmountField()
+    tax = MoneyAmountField()
+    total = MoneyAmountField()
+    amount_paid = MoneyAmountField()
+    amount_due = MoneyAmountField()
 
     class Meta:
         model = Invoice
         fields = [
             "id",
             "number",
+            "payment_reference",
             "customer",
             "currency",
             "status",
@@ -256,6 +260,13 @@ class InvoiceOutputSerializer(AmountsInCurrencyMixin, serializers.ModelSerialize
         return InvoiceLineOutputSerializer(
             lines, many=True, context={"currency": invoice.currency}
         ).data
+
+
+class UpcomingInvoiceOutputSerializer(InvoiceOutputSerializer):
+    """An invoice not stored yet: no id, no creation time."""
+
+    id = serializers.IntegerField(allow_null=True, read_only=True, help_text="Null: not stored.")
+    created_at = serializers.DateTimeField(allow_null=True, read_only=True)
 
 
 class SubscriptionChangeOutputSerializer(SubscriptionOutputSerializer):
@@ -284,20 +295,50 @@ class SubscriptionChangeOutputSerializer(SubscriptionOutputSerializer):
 
 
 class BillRunInputSerializer(StrictSerializer):
-    as_of = serializers.DateTimeField(validators=[within_years(MAX_YEARS)])
+    as_of = AwareDateTimeField(validators=[within_years(MAX_YEARS)])
+
+
+class BillRunFailureOutputSerializer(serializers.ModelSerializer):
+    customer = serializers.IntegerField(
+        source="customer_id", allow_null=True, help_text="The customer's id (null if deleted)."
+    )
+
+    class Meta:
+        model = BillRunFailure
+        fields = ["customer", "customer_external_id", "error", "at"]
+
+
+class BillRunProgressSerializer(serializers.Serializer):
+    done = serializers.IntegerField(source="customers_seen", help_text="Customers billed so far.")
+    total = serializers.SerializerMethodField(
+        help_text="Customers to bill, counted when the run starts (0 while queued)."
+    )
+
+    def get_total(self, run) -> int:
+        return max(run.customers_total, run.customers_seen)
 
 
 class BillRunOutputSerializer(serializers.ModelSerializer):
+    progress = BillRunProgressSerializer(source="*", help_text="Customers done / to bill.")
+    failures = BillRunFailureOutputSerializer(
+        many=True, help_text="Customers whose billing raised; the others were billed."
+    )
+
     class Meta:
         model = BillRun
         fields = [
             "id",
             "as_of",
             "status",
+            "requested_at",
             "started_at",
             "finished_at",
+            "heartbeat_at",
+            "progress",
             "customers_seen",
+            "customers_failed",
             "invoices_created",
             "lines_created",
             "error",
+            "failures",
         ]

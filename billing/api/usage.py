@@ -1,5 +1,6 @@
 """Usage API: event ingestion (one or a batch), a subscription's usage, usage alerts."""
 
+import django_filters
 from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
@@ -8,12 +9,15 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from api.errors import DomainError
+from api.fields import AwareDateTimeField
+from api.filters import IdOrCodeFilter
 from api.serializers import StrictSerializer
 from api.views import ApiViewSet, ListRetrieveMixin, lookup_required
 from billing.models import Subscription, UsageAlert, UsageAlertKind, UsageEvent
 from billing.selectors import subscription_usage, usage_event_get
 from billing.services.usage import MAX_BATCH, EventResult, usage_events_ingest
 from billing.services.usage_alerts import usage_alert_create, usage_alert_deactivate
+from catalog.api.fields import MoneyAmountField
 from catalog.models import BillableMetric
 from catalog.money import format_amount
 
@@ -26,7 +30,7 @@ class UsageEventInputSerializer(StrictSerializer):
     )
     subscription = serializers.CharField(help_text="The subscription's id or external_id.")
     code = serializers.CharField(help_text="The metric's code.")
-    timestamp = serializers.DateTimeField(
+    timestamp = AwareDateTimeField(
         required=False, help_text="When the usage happened (default: now); ISO 8601 or Unix s."
     )
     properties = serializers.DictField(required=False)
@@ -174,7 +178,7 @@ class ChargeUsageOutputSerializer(serializers.Serializer):
     metric = serializers.CharField(source="charge.metric.code")
     model = serializers.CharField(source="charge.model")
     value = serializers.CharField(help_text="The metric's aggregate, a decimal string.")
-    amount = serializers.CharField()
+    amount = MoneyAmountField()
 
 
 class MetricUsageOutputSerializer(serializers.Serializer):
@@ -191,7 +195,7 @@ class SubscriptionUsageOutputSerializer(serializers.Serializer):
     metrics = MetricUsageOutputSerializer(
         many=True, help_text="Every metric with usage in the period, charged or not."
     )
-    total = serializers.CharField()
+    total = MoneyAmountField()
 
 
 def subscription_usage_body(sub: Subscription) -> dict:
@@ -251,6 +255,17 @@ class UsageAlertOutputSerializer(serializers.ModelSerializer):
         ]
 
 
+class UsageAlertFilter(django_filters.FilterSet):
+    subscription = IdOrCodeFilter(
+        id_field="subscription_id", code_field="subscription__external_id", what="Subscription"
+    )
+    metric = IdOrCodeFilter(id_field="metric_id", code_field="metric__code", what="Metric")
+
+    class Meta:
+        model = UsageAlert
+        fields = ["subscription", "metric", "active"]
+
+
 @extend_schema_view(
     list=extend_schema(tags=["usage"], responses=UsageAlertOutputSerializer(many=True)),
     retrieve=extend_schema(tags=["usage"], responses=UsageAlertOutputSerializer),
@@ -267,7 +282,7 @@ class UsageAlertViewSet(ListRetrieveMixin, ApiViewSet):
 
     queryset = UsageAlert.objects.select_related("metric").order_by("pk")
     output_serializer_class = UsageAlertOutputSerializer
-    filterset_fields = ["subscription", "active"]
+    filterset_class = UsageAlertFilter
 
     def create(self, request):
         data = self.validated(UsageAlertInputSerializer, request.data)

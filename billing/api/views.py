@@ -5,12 +5,14 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from api.filters import IdOrCodeFilter, customer_filter
 from api.views import ApiViewSet, ListRetrieveMixin, lookup_required
 from billing.api import serializers as s
 from billing.api.usage import SubscriptionUsageOutputSerializer, subscription_usage_body
 from billing.models import BillRun, Invoice, Subscription, SubscriptionAddOn
 from billing.selectors import subscription_upcoming_invoice
 from billing.services import bill_runs, changes, invoicing, subscriptions
+from billing.services.checkout import subscription_checkout
 from billing.services.sla import sla_credit_grant
 from catalog.models import AddOn, Plan
 from customers.models import Customer
@@ -32,8 +34,8 @@ def _addons(items: list[dict] | None) -> list[dict] | None:
 
 
 class SubscriptionFilter(django_filters.FilterSet):
-    customer = django_filters.CharFilter(field_name="customer__external_id")
-    plan = django_filters.CharFilter(field_name="plan__code")
+    customer = customer_filter()
+    plan = IdOrCodeFilter(id_field="plan_id", code_field="plan__code", what="Plan")
 
     class Meta:
         model = Subscription
@@ -70,7 +72,9 @@ class SubscriptionFilter(django_filters.FilterSet):
         request=s.AtInputSerializer,
         responses=s.SubscriptionOutputSerializer,
     ),
-    upcoming_invoice=extend_schema(tags=["subscriptions"], responses=s.InvoiceOutputSerializer),
+    upcoming_invoice=extend_schema(
+        tags=["subscriptions"], responses=s.UpcomingInvoiceOutputSerializer
+    ),
     usage=extend_schema(tags=["usage"], responses=SubscriptionUsageOutputSerializer),
     change=extend_schema(
         tags=["subscriptions"],
@@ -79,6 +83,10 @@ class SubscriptionFilter(django_filters.FilterSet):
     ),
 )
 class SubscriptionViewSet(ListRetrieveMixin, ApiViewSet):
+    """Subscriptions by id or `external_id`: a customer on a plan, billed period by period;
+    its `status` (`pending`, `trialing`, `active`, `incomplete`, `past_due`, `paused`, …)
+    decides access."""
+
     queryset = Subscription.objects.select_related("customer", "plan").prefetch_related(
         Prefetch(
             "addons",
@@ -93,13 +101,18 @@ class SubscriptionViewSet(ListRetrieveMixin, ApiViewSet):
     filterset_class = SubscriptionFilter
 
     def create(self, request):
+        """Starts a subscription. Like a checkout, its first invoice (when one is due now) is
+        charged at once to the customer's default payment method: the answer is `active` when
+        paid, `incomplete` when declined or waiting for 3-D Secure (the invoice's payment
+        then carries `next_action`; no access until paid). A trial, a later start or a
+        customer without a payment method is not charged."""
         data = self.validated(s.SubscriptionCreateInputSerializer, request.data)
         customer = lookup_required(
             Customer.objects.all(), data.pop("customer"), "external_id", "customer"
         )
         plan = lookup_required(Plan.objects.order_by("-version"), data.pop("plan"), "code", "plan")
         addons = _addons(data.pop("addons", None))
-        sub = subscriptions.subscription_create(
+        sub = subscription_checkout(
             customer=customer,
             plan=plan,
             addons=addons,
@@ -217,15 +230,21 @@ class SubscriptionViewSet(ListRetrieveMixin, ApiViewSet):
     @action(detail=True, methods=["get"], url_path="upcoming-invoice")
     def upcoming_invoice(self, request, pk=None):
         invoice = subscription_upcoming_invoice(sub=self.get_object())
-        return Response(s.InvoiceOutputSerializer(invoice).data)
+        return Response(s.UpcomingInvoiceOutputSerializer(invoice).data)
 
 
 class InvoiceFilter(django_filters.FilterSet):
-    customer = django_filters.CharFilter(field_name="customer__external_id")
+    customer = customer_filter()
+    subscription = IdOrCodeFilter(
+        id_field="lines__subscription_id",
+        code_field="lines__subscription__external_id",
+        what="Subscription",
+        distinct=True,
+    )
 
     class Meta:
         model = Invoice
-        fields = ["customer", "status", "currency"]
+        fields = ["customer", "subscription", "status", "currency"]
 
 
 @extend_schema_view(
@@ -239,6 +258,9 @@ class InvoiceFilter(django_filters.FilterSet):
     ),
 )
 class InvoiceViewSet(ListRetrieveMixin, ApiViewSet):
+    """Invoices by id or number: a draft until finalized, then `open` until paid, voided or
+    written off. Amounts are decimal strings in the invoice's `currency`."""
+
     queryset = Invoice.objects.select_related("customer").prefetch_related("lines")
     output_serializer_class = s.InvoiceOutputSerializer
     code_field = "number"
@@ -282,18 +304,39 @@ class InvoiceViewSet(ListRetrieveMixin, ApiViewSet):
     create=extend_schema(
         tags=["invoices"],
         request=s.BillRunInputSerializer,
-        responses={201: s.BillRunOutputSerializer},
+        responses={202: s.BillRunOutputSerializer},
+        description="Queues a bill run as of `as_of` (any time, past or future) and answers "
+        "202 with it, `queued`; a worker bills it (`running`, then `completed`, "
+        "`completed_with_failures` or `failed`; `abandoned` if its worker stopped). Poll "
+        "`GET /billing-runs/{id}/`. 409 `bill_run_in_progress` while a run for the same "
+        "`as_of` is queued or running (its id is in the message).",
     ),
     list=extend_schema(tags=["invoices"], responses=s.BillRunOutputSerializer(many=True)),
     retrieve=extend_schema(tags=["invoices"], responses=s.BillRunOutputSerializer),
+    resume=extend_schema(
+        tags=["invoices"],
+        request=None,
+        responses={202: s.BillRunOutputSerializer},
+        summary="Resume an abandoned or failed bill run",
+        description="Queues the run again: it continues after the last customer it billed "
+        "(nothing is billed twice). 422 `bill_run_not_resumable` unless `abandoned` or "
+        "`failed`; 409 `bill_run_in_progress` while another run for its `as_of` is active.",
+    ),
 )
 class BillRunViewSet(ListRetrieveMixin, ApiViewSet):
-    """Bill everything due by `as_of` (any time, past or future). Runs in the request."""
+    """Bill runs: everything due by `as_of`, billed by a worker; status, progress, failures."""
 
-    queryset = BillRun.objects.all()
+    queryset = BillRun.objects.prefetch_related("failures")
     output_serializer_class = s.BillRunOutputSerializer
 
     def create(self, request):
         data = self.validated(s.BillRunInputSerializer, request.data)
-        run = bill_runs.bill_run_execute(as_of=data["as_of"], at=timezone.now(), actor=request.auth)
-        return self.respond(run, status=201)
+        run = bill_runs.bill_run_request(as_of=data["as_of"], at=timezone.now(), actor=request.auth)
+        return self.respond(run, status=202)
+
+    @action(detail=True, methods=["post"])
+    def resume(self, request, pk=None):
+        run = bill_runs.bill_run_resume(
+            run=self.get_object(), at=timezone.now(), actor=request.auth
+        )
+        return self.respond(run, status=202)

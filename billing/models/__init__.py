@@ -1,6 +1,7 @@
 from billing.models.events import BillingEvent
 from billing.models.invoices import (
     BillRun,
+    BillRunFailure,
     Invoice,
     InvoiceLine,
     InvoiceNumberSequence,
@@ -17,6 +18,7 @@ from billing.models.subscriptions import (
 
 __all__ = [
     "BillRun",
+    "BillRunFailure",
     "BillingEvent",
     "Invoice",
     "InvoiceLine",

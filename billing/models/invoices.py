@@ -13,30 +13,71 @@ AMOUNT = {"max_digits": 19, "decimal_places": 4, "default": Decimal(0)}
 
 
 class BillRunStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
     RUNNING = "running", "Running"
     COMPLETED = "completed", "Completed"
+    COMPLETED_WITH_FAILURES = "completed_with_failures", "Completed with failures"
     FAILED = "failed", "Failed"
+    ABANDONED = "abandoned", "Abandoned (worker stopped)"
+
+
+ACTIVE_BILL_RUN = (BillRunStatus.QUEUED, BillRunStatus.RUNNING)
 
 
 class BillRun(models.Model):
-    """One pass over everything due by `as_of`. Rerunning bills nothing twice."""
+    """One pass over everything due by `as_of`. Rerunning bills nothing twice; at most one
+    queued or running run per `as_of`."""
 
     as_of = models.DateTimeField()
     status = models.CharField(
-        max_length=10, choices=BillRunStatus.choices, default=BillRunStatus.RUNNING
+        max_length=30, choices=BillRunStatus.choices, default=BillRunStatus.QUEUED
     )
-    started_at = models.DateTimeField()
+    requested_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Touched after every batch while running."
+    )
+    last_customer_id = models.PositiveBigIntegerField(
+        default=0, help_text="Customers up to this id are done: a resume continues after it."
+    )
+    customers_total = models.PositiveIntegerField(default=0)
     customers_seen = models.PositiveIntegerField(default=0)
+    customers_failed = models.PositiveIntegerField(default=0)
     invoices_created = models.PositiveIntegerField(default=0)
     lines_created = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
 
     class Meta:
-        ordering = ["-started_at"]
+        ordering = ["-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["as_of"],
+                condition=Q(status__in=["queued", "running"]),
+                name="billing_billrun_one_active_per_as_of",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"Bill run #{self.pk} as of {self.as_of:%Y-%m-%d %H:%M}"
+
+
+class BillRunFailure(models.Model):
+    """A customer whose billing raised during a run; the run went on with the others."""
+
+    bill_run = models.ForeignKey(BillRun, on_delete=models.CASCADE, related_name="failures")
+    customer = models.ForeignKey(
+        Customer, null=True, on_delete=models.SET_NULL, related_name="bill_run_failures"
+    )
+    customer_external_id = models.CharField(max_length=100, blank=True)
+    error = models.TextField()
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return f"{self.customer_external_id or self.customer_id}: {self.error[:60]}"
 
 
 class InvoiceStatus(models.TextChoices):

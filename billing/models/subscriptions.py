@@ -40,6 +40,8 @@ def cancel_reason_label(code: str) -> str:
 
 class SubscriptionStatus(models.TextChoices):
     PENDING = "pending", "Pending (starts later)"
+    INCOMPLETE = "incomplete", "Incomplete (first payment failed)"
+    INCOMPLETE_EXPIRED = "incomplete_expired", "Incomplete, expired (never paid)"
     TRIALING = "trialing", "Trialing"
     ACTIVE = "active", "Active"
     PAST_DUE = "past_due", "Past due"
@@ -50,7 +52,7 @@ class SubscriptionStatus(models.TextChoices):
 
 
 S = SubscriptionStatus
-LIVE = [S.PENDING, S.TRIALING, S.ACTIVE, S.PAST_DUE, S.PAUSED, S.SUSPENDED]
+LIVE = [S.PENDING, S.INCOMPLETE, S.TRIALING, S.ACTIVE, S.PAST_DUE, S.PAUSED, S.SUSPENDED]
 
 
 class Subscription(FSMModelMixin, models.Model):
@@ -101,6 +103,16 @@ class Subscription(FSMModelMixin, models.Model):
         help_text="Plan to switch to at the end of the current period.",
     )
     scheduled_quantity = models.PositiveIntegerField(null=True, blank=True)
+    first_invoice = models.ForeignKey(
+        "billing.Invoice",
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The invoice made when it was created: a failed automatic charge of it "
+        "makes the subscription incomplete.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -141,6 +153,18 @@ class Subscription(FSMModelMixin, models.Model):
     @transition(field=status, source=[S.PENDING, S.TRIALING], target=S.ACTIVE)
     def activate(self):
         pass
+
+    @transition(field=status, source=S.ACTIVE, target=S.INCOMPLETE)
+    def mark_incomplete(self):
+        pass
+
+    @transition(field=status, source=S.INCOMPLETE, target=S.ACTIVE)
+    def complete(self):
+        pass
+
+    @transition(field=status, source=S.INCOMPLETE, target=S.INCOMPLETE_EXPIRED)
+    def expire_incomplete(self, *, at):
+        self.ended_at = at
 
     @transition(field=status, source=S.ACTIVE, target=S.PAST_DUE)
     def mark_past_due(self):

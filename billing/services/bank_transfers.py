@@ -2,12 +2,12 @@
 admin) or imported from a CSV bank statement, and matched to the customer and invoices it
 pays.
 
-A transfer is matched automatically when its remittance text quotes invoice payment
-references (ISO 11649 "RF…", all of one customer, in the transfer's currency), or else the
-external_id of exactly one customer. Matching records a succeeded payment
-(`payment_record_received`), which pays the referenced invoices (or the customer's open
-invoices, oldest due first) and puts what is left on the customer balance. Staff match the
-rest by hand (`bank_transfer_assign`) or set them aside (`bank_transfer_ignore`).
+A transfer is matched automatically when its remittance text (or its bank reference) quotes
+invoice payment references (ISO 11649 "RF…") or invoice numbers, all of one customer, in the
+transfer's currency, or else the external_id of exactly one customer. Matching records a
+succeeded payment (`payment_record_received`), which pays the referenced invoices (or the
+customer's open invoices, oldest due first) and puts what is left on the customer balance.
+Staff match the rest by hand (`bank_transfer_assign`) or set them aside (`bank_transfer_ignore`).
 
 Lock order: the transfer, then what the payments service locks (invoices, the customer).
 """
@@ -26,9 +26,9 @@ from billing.models import BankTransfer, BankTransferStatus, Invoice, InvoiceSta
 from billing.models.payments import PaymentSource
 from billing.services.events import Actor, billing_event_record
 from billing.services.payments import payment_record_received
-from billing.services.references import payment_references_in
-from catalog.money import currency_precision, format_amount, round_money
-from catalog.validators import validate_currency
+from billing.services.references import invoice_numbers_in, payment_references_in
+from catalog.money import currency_precision, format_amount
+from catalog.validators import validate_currency, validate_money_places
 from customers.models import Customer
 
 logger = logging.getLogger(__name__)
@@ -63,12 +63,7 @@ def _validated(
         ) from None
     if not isinstance(amount, Decimal) or not amount.is_finite() or amount <= 0:
         raise _error("amount", "Give an amount above 0.", "min_value")
-    if amount != round_money(amount, currency):
-        raise _error(
-            "amount",
-            f"{amount} has more decimal places than {currency} allows.",
-            "invalid_precision",
-        )
+    validate_money_places(amount, currency)
     if not isinstance(received_at, datetime) or received_at.tzinfo is None:
         raise _error("received_at", "Give a date-time with a time zone.", "invalid")
     return bank_reference, currency
@@ -173,25 +168,38 @@ def _references_in(text: str) -> list[str]:
     return [reference for piece in pieces for reference in payment_references_in(piece)]
 
 
+def _invoices_quoted(
+    transfer: BankTransfer, field: str, quoted: list[str]
+) -> tuple[Customer | None, list | None] | None:
+    """The customer and open invoices (in quoted order) of the invoices whose `field` is
+    quoted; (None, None) when they are several customers'; None when none is known."""
+    invoices = list(Invoice.objects.filter(**{f"{field}__in": quoted}, currency=transfer.currency))
+    customers = {invoice.customer_id for invoice in invoices}
+    if len(customers) > 1:
+        return None, None
+    if not customers:
+        return None
+    order = {value: index for index, value in enumerate(quoted)}
+    open_ones = sorted(
+        (i for i in invoices if i.status == InvoiceStatus.OPEN),
+        key=lambda i: order[getattr(i, field)],
+    )
+    return Customer.objects.get(pk=customers.pop()), open_ones
+
+
 def bank_transfer_match_target(transfer: BankTransfer) -> tuple[Customer | None, list | None]:
-    """Whom the remittance text names: (customer, the invoices it pays or None for the
-    customer's open invoices), or (None, None). RF references win over customer ids;
-    references or ids of several customers match nothing (staff decide)."""
-    references = _references_in(transfer.remittance)
-    if references:
-        invoices = list(
-            Invoice.objects.filter(payment_reference__in=references, currency=transfer.currency)
-        )
-        customers = {invoice.customer_id for invoice in invoices}
-        if len(customers) > 1:
-            return None, None
-        if customers:
-            order = {reference: index for index, reference in enumerate(references)}
-            open_ones = sorted(
-                (i for i in invoices if i.status == InvoiceStatus.OPEN),
-                key=lambda i: order[i.payment_reference],
-            )
-            return Customer.objects.get(pk=customers.pop()), open_ones
+    """Whom the transfer names, in its remittance text or its bank reference (a payer-set
+    end-to-end id): (customer, the invoices it pays or None for the customer's open
+    invoices), or (None, None). RF references win over invoice numbers, and those over
+    customer ids (remittance only); several customers' invoices match nothing (staff
+    decide)."""
+    text = f"{transfer.remittance} {transfer.bank_reference}"
+    for field, quoted in (
+        ("payment_reference", _references_in(text)),
+        ("number", invoice_numbers_in(text)),
+    ):
+        if quoted and (found := _invoices_quoted(transfer, field, quoted)) is not None:
+            return found
     quoted = _customers_quoted(transfer.remittance)
     if len(quoted) == 1:
         return Customer.objects.get(pk=quoted.pop()), None

@@ -16,7 +16,7 @@ for the units added; removing it or lowering its quantity credits nothing.
 """
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
@@ -194,11 +194,18 @@ def _immediate(
             bill_from = sub.billed_through or periods.period_containing(sub.schedule, at).start
         started = _addons_switch(sub, changes, at, bill_from)
         return lines + addons_one_time_lines(sub, started)
+    billed_before = sub.billed_through
     lines = terms_close(sub=sub, at=at, base=base, rows=ending)
     switch_terms(sub, plan=plan, quantity=quantity, on=on)
     started = _addons_switch(sub, changes, at, None)
     new_keys = tuple(row.key_prefix for row, _ in started)
-    due = subscription_due_charges(sub=sub, as_of=at)
+    # Dated in the past: what was billed after `at` (credited above) is billed again, on
+    # the new terms and without the periods' keys, which the old terms' lines hold.
+    due_by = at
+    if billed_before is not None and billed_before > at:
+        cut = timedelta(microseconds=1) if plan.pay_in_advance else timedelta(0)
+        due_by = max(at, billed_before - cut)
+    due = subscription_due_charges(sub=sub, as_of=due_by)
     for line in due.lines:
         if line.kind == LineKind.SUBSCRIPTION and base:
             line.kind, line.billing_key = LineKind.PRORATION, None

@@ -201,3 +201,21 @@ def due_before_period(sub: Subscription, period: periods.Period) -> DueCharges:
     in_advance = sub.plan.pay_in_advance
     cut = period.start - timedelta(microseconds=1) if in_advance else period.start
     return subscription_due_charges(sub=sub, as_of=cut)
+
+
+def billing_restart(sub: Subscription, at: datetime) -> None:
+    """Billing goes on at `at` after a pause or a suspension: the periods that passed meanwhile
+    are not billed; the one containing `at` is, in full, by the next run (the schedule and its
+    anchor are kept). Sets the current period (the caller saves `sub`); saves the add-ons."""
+    current = periods.period_containing(sub.schedule, max(at, sub.start_at))
+    if sub.billed_through is None or sub.billed_through < current.start:
+        sub.billed_through = current.start
+    rows = [
+        row
+        for row in subscription_addons_recurring(sub)
+        if row.billed_through is None or row.billed_through < current.start
+    ]
+    for row in rows:  # and so do its add-ons
+        row.billed_through = current.start
+    SubscriptionAddOn.objects.bulk_update(rows, ["billed_through"])
+    sub.set_period(current)

@@ -37,7 +37,8 @@ from billing.models import (
 )
 from billing.services.dunning import dunning_payment_succeeded
 from billing.services.events import Actor, billing_event_record
-from catalog.money import format_amount, round_money
+from catalog.money import format_amount
+from catalog.validators import validate_money_places
 from customers.models import Customer
 
 BT = BalanceTransactionKind
@@ -135,12 +136,7 @@ def _field_error(field: str, message: str, code: str) -> ValidationError:
 
 
 def _check_precision(field: str, amount: Decimal, currency: str) -> None:
-    if amount != round_money(amount, currency):
-        raise _field_error(
-            field,
-            f"{amount} has more decimal places than {currency} allows.",
-            "invalid_precision",
-        )
+    validate_money_places(amount, currency, field)
 
 
 def _note_lines(

@@ -30,6 +30,7 @@ from billing.models import (
 )
 from billing.services.events import Actor, billing_event_record
 from catalog.money import round_money
+from catalog.validators import validate_money_places
 from customers.models import Customer
 
 DISCOUNT_KEY_PREFIX = "discount:"
@@ -80,13 +81,9 @@ def coupon_terms_errors(coupon: Coupon) -> dict[str, ValidationError]:
             )
         elif coupon.amount_off is not None and "currency" not in errors:
             try:
-                if coupon.amount_off != round_money(coupon.amount_off, coupon.currency):
-                    errors["amount_off"] = ValidationError(
-                        f"{coupon.currency} allows fewer decimal places.",
-                        code="invalid_precision",
-                    )
-            except ValueError:
-                pass  # an unknown currency: full_clean reports it on `currency`
+                validate_money_places(coupon.amount_off, coupon.currency, "amount_off")
+            except ValidationError as exc:
+                errors.update(exc.error_dict)
         if coupon.percent_off is not None:
             errors["percent_off"] = ValidationError(
                 "A fixed coupon has no percent_off.", code="not_allowed"

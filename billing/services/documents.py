@@ -2,7 +2,7 @@
 
 import logging
 import warnings
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -11,17 +11,32 @@ from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import transaction
 from django.template.loader import render_to_string
-from django.utils import dateformat, timezone
+from django.utils import timezone
 
-from billing.models import BillingEvent, CreditNote, CreditNoteStatus, Invoice, InvoiceStatus
+from billing.models import (
+    BalanceTransaction,
+    BalanceTransactionKind,
+    BillingEvent,
+    CreditNote,
+    CreditNoteStatus,
+    Invoice,
+    InvoiceStatus,
+    MethodKind,
+    PaymentMethod,
+    PaymentMethodStatus,
+    PaymentSource,
+    PaymentStatus,
+)
 from billing.services.events import billing_event_record
 from catalog.money import round_money
+from customers.dates import customer_day, day, local_date
 from customers.models import Contact
 
 logger = logging.getLogger(__name__)
 
 PDF_TEMPLATE = "billing/invoice_pdf.html"
 EMAIL_TEMPLATE = "billing/email/invoice_finalized.txt"
+RECEIPT_TEMPLATE = "billing/email/invoice_receipt.txt"
 
 DEFAULT_SELLER = {
     "name": "Example Billing Ltd",
@@ -56,14 +71,6 @@ def unit_price(amount: Decimal, currency: str) -> str:
 def plain_number(value: Decimal) -> str:
     """2.0000 -> "2", 1.5000 -> "1.5", 100 -> "100" (never exponent notation)."""
     return f"{value.normalize():f}"
-
-
-def local_date(at: datetime, tz: ZoneInfo) -> date:
-    return timezone.localtime(at, tz).date()
-
-
-def day(value: date | None) -> str:
-    return dateformat.format(value, "j M Y") if value else ""
 
 
 def period_label(start: datetime | None, end: datetime | None, tz: ZoneInfo) -> str:
@@ -101,6 +108,26 @@ def document_parties(customer) -> dict:
     }
 
 
+def method_phrase(method: PaymentMethod) -> str:
+    """ "your Visa card ending 4242", "your ACH debit (US bank account) ending 6789"."""
+    if method.kind == MethodKind.CARD:
+        return f"your {method.brand.title() or 'card'} card ending {method.last4}"
+    return f"your {method.bank_name or method.get_kind_display()} ending {method.last4}"
+
+
+def invoice_autopay_method(invoice: Invoice) -> PaymentMethod | None:
+    """The method an open invoice is charged to automatically (see `invoice_collect`): the
+    customer's default one, unless a charge of this invoice failed already (dunning then
+    asks the customer to pay)."""
+    if invoice.status != InvoiceStatus.OPEN or invoice.amount_due <= 0:
+        return None
+    if invoice.payments.filter(status=PaymentStatus.FAILED).exists():
+        return None
+    return PaymentMethod.objects.filter(
+        customer_id=invoice.customer_id, is_default=True, status=PaymentMethodStatus.ACTIVE
+    ).first()
+
+
 def invoice_pdf_context(*, invoice: Invoice) -> dict:
     """Everything the invoice template shows, formatted: amounts as strings in the invoice's
     currency, dates in the customer's time zone."""
@@ -119,6 +146,8 @@ def invoice_pdf_context(*, invoice: Invoice) -> dict:
         for line in invoice.lines.order_by("position", "pk")
     ]
     status = invoice.status
+    owes = status in (InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE) and invoice.amount_due > 0
+    autopay = invoice_autopay_method(invoice) if owes else None
     return {
         "invoice": invoice,
         **document_parties(customer),
@@ -127,9 +156,10 @@ def invoice_pdf_context(*, invoice: Invoice) -> dict:
         "stamp": {InvoiceStatus.PAID: "PAID", InvoiceStatus.VOID: "VOID"}.get(status, ""),
         "status": status,
         "status_label": invoice.get_status_display(),
-        "issue_date": day(local_date(invoice.issued_at, tz) if invoice.issued_at else None),
-        "due_date": day(local_date(invoice.due_at, tz) if invoice.due_at else None),
-        "paid_date": day(local_date(invoice.paid_at, tz) if invoice.paid_at else None),
+        "issue_date": customer_day(invoice.issued_at, customer),
+        "due_date": customer_day(invoice.due_at, customer),
+        "paid_date": customer_day(invoice.paid_at, customer),
+        "payment_reference": invoice.payment_reference or invoice.number or "",
         "period": period_label(invoice.period_start, invoice.period_end, tz),
         "currency": currency,
         "lines": lines,
@@ -140,8 +170,8 @@ def invoice_pdf_context(*, invoice: Invoice) -> dict:
         "total": money(invoice.total, currency),
         "amount_paid": money(invoice.amount_paid, currency),
         "amount_due": money(invoice.amount_due, currency),
-        "owes": status in (InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE)
-        and invoice.amount_due > 0,
+        "owes": owes,
+        "autopay": method_phrase(autopay) if autopay else "",
     }
 
 
@@ -170,7 +200,6 @@ def credit_note_pdf_context(*, credit_note: CreditNote) -> dict:
     """What the credit note template shows, formatted like the invoice's (amounts in the
     note's currency, dates in the customer's time zone)."""
     customer = credit_note.customer
-    tz = ZoneInfo(customer.timezone)
     currency = credit_note.currency
     return {
         "credit_note": credit_note,
@@ -181,7 +210,7 @@ def credit_note_pdf_context(*, credit_note: CreditNote) -> dict:
         "status_label": credit_note.get_status_display(),
         "reason": credit_note.get_reason_display(),
         "memo": credit_note.memo,
-        "issue_date": day(local_date(credit_note.created_at, tz)),
+        "issue_date": customer_day(credit_note.created_at, customer),
         "currency": currency,
         "lines": [
             {"description": line.description, "amount": money(line.amount, currency)}
@@ -255,14 +284,72 @@ def invoice_email_send(*, invoice_id: int, resend: bool = False) -> None:
     if invoice.status in (InvoiceStatus.DRAFT, InvoiceStatus.VOID):
         logger.info("invoice %s is %s: no email sent", invoice_id, invoice.status)
         return
+    if invoice.status == InvoiceStatus.PAID and not resend:
+        invoice_receipt_send(invoice_id=invoice_id)  # paid already: the receipt is the mail
+        return
     message = invoice_email_build(invoice)  # rendered outside the transaction: it is slow
+    if resend:
+        _send_once(invoice, message, "invoice.email_resent", None)
+    else:
+        _send_once(invoice, message, "invoice.email_sent", key)
+
+
+def _send_once(invoice: Invoice, message: EmailMessage, kind: str, key: str | None) -> None:
+    """Record `kind` (once per `key`; None: every time), then send after the commit."""
     with transaction.atomic():
         event = billing_event_record(
-            kind="invoice.email_resent" if resend else "invoice.email_sent",
+            kind=kind,
             subject=invoice,
             at=timezone.now(),
             payload={"number": invoice.number, "to": message.to},
-            dedupe_key=None if resend else key,
+            dedupe_key=key,
         )
         if event is not None:
             transaction.on_commit(message.send)
+
+
+def invoice_paid_with(invoice: Invoice) -> str:
+    """How a paid invoice was paid: "charged to your Visa card ending 4242", "by bank
+    transfer", "from your account balance" (joined with "and")."""
+    ways: list[str] = []
+    for allocation in invoice.payment_allocations.select_related("payment__method"):
+        payment = allocation.payment
+        if payment.method is not None:
+            way = f"charged to {method_phrase(payment.method)}"
+        elif payment.source == PaymentSource.BANK_TRANSFER:
+            way = "by bank transfer"
+        else:
+            way = "by a payment we received"
+        if way not in ways:
+            ways.append(way)
+    if BalanceTransaction.objects.filter(
+        invoice=invoice, kind=BalanceTransactionKind.INVOICE_APPLIED
+    ).exists():
+        ways.append("from your account balance")
+    return " and ".join(ways)
+
+
+def invoice_receipt_build(invoice: Invoice) -> EmailMessage:
+    context = {**invoice_pdf_context(invoice=invoice), "paid_with": invoice_paid_with(invoice)}
+    message = EmailMessage(
+        subject=f"Receipt: invoice {invoice.number} from {context['seller']['name']} is paid",
+        body=render_to_string(RECEIPT_TEMPLATE, context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=invoice_email_recipients(invoice),
+        reply_to=[context["seller"]["email"]] if context["seller"]["email"] else None,
+    )
+    message.attach(invoice_pdf_filename(invoice), invoice_pdf(invoice=invoice), "application/pdf")
+    return message
+
+
+def invoice_receipt_send(*, invoice_id: int) -> None:
+    """Email the receipt of a paid invoice (with its PDF, stamped paid), once per invoice
+    (`invoice.receipt_sent`, at most once like `invoice_email_send`). Queued on commit of
+    every `invoice.paid` event; an invoice paid when it is finalized gets only this mail."""
+    key = f"invoice.receipt_sent:{invoice_id}"
+    if BillingEvent.objects.filter(dedupe_key=key).exists():
+        return
+    invoice = Invoice.objects.select_related("customer").get(pk=invoice_id)
+    if invoice.status != InvoiceStatus.PAID:
+        return  # refunded or voided meanwhile: nothing to confirm
+    _send_once(invoice, invoice_receipt_build(invoice), "invoice.receipt_sent", key)

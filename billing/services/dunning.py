@@ -1,7 +1,8 @@
 """Dunning: chasing an invoice whose payment failed, with the customer's campaign.
 
 The payments service calls the hooks inside its transaction, with the invoice row locked:
-`dunning_payment_failed` opens a case (the invoice's subscriptions become past due) or counts
+`dunning_payment_failed` opens a case (the invoice's subscriptions become past due; the first
+invoice of a new subscription makes it incomplete instead, see `incomplete`) or counts
 a failed retry, `dunning_payment_succeeded` recovers it, `dunning_payment_method_added` brings
 the retries forward and `dunning_invoice_closed` closes it. The scheduled job (retries,
 reminders, final actions) is `billing.services.dunning_jobs.dunning_run`.
@@ -37,8 +38,14 @@ from billing.models import (
     Subscription,
     SubscriptionStatus,
 )
+from billing.services.charges import billing_restart
 from billing.services.documents import day, invoice_email_recipients, local_date, money, seller
 from billing.services.events import Actor, billing_event_record
+from billing.services.incomplete import (
+    invoice_holds_incomplete,
+    subscriptions_first_charge_failed,
+    subscriptions_first_invoice_paid,
+)
 from customers.models import Customer
 
 D, S = DunningStatus, SubscriptionStatus
@@ -253,6 +260,8 @@ def _release(invoice_id: int, case: DunningCase, at: datetime, actor: Actor, rea
     unless another invoice still does."""
     for sub in subscriptions_locked(invoice_id, [S.PAST_DUE, S.SUSPENDED]):
         if not _still_owed(sub, invoice_id):
+            if sub.status == S.SUSPENDED:  # restored: billed again from its current period
+                billing_restart(sub, at)
             sub.recover()
             sub.save()
             subscription_event(
@@ -275,6 +284,11 @@ def dunning_payment_failed(
     code = payment.failure_code or "declined"
     if case is None:
         if invoice.status != InvoiceStatus.OPEN or invoice.amount_due <= 0:
+            return None
+        subscriptions_first_charge_failed(
+            invoice=invoice, payment=payment, at=at, code=code, actor=actor
+        )
+        if invoice_holds_incomplete(invoice):  # a new subscription's first charge: no case
             return None
         return _case_open(invoice=invoice, payment=payment, code=code, key=key, at=at, actor=actor)
     if payment.source != PaymentSource.DUNNING:  # e.g. the customer tried in the portal
@@ -299,6 +313,7 @@ def dunning_payment_succeeded(*, invoice: Invoice, at: datetime, actor: Actor = 
         case = _ended_case(invoice.pk)
     if case is not None:
         _release(invoice.pk, case, at, actor, reason="paid")
+    subscriptions_first_invoice_paid(invoice=invoice, at=at, actor=actor)
 
 
 @transaction.atomic

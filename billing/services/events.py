@@ -1,12 +1,15 @@
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime
+from functools import partial
+from typing import NamedTuple
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, models, transaction
+from django_q.tasks import async_task
 
 from api.models import ApiKey
 from billing.models import BillingEvent
@@ -15,6 +18,8 @@ from customers.models import Customer
 Actor = AbstractBaseUser | ApiKey | str | None
 
 logger = logging.getLogger("billing.events")
+# Billing's own follow-up of an event, queued when it commits: kind → task(invoice_id=…).
+EVENT_TASKS = {"invoice.paid": "billing.tasks_documents.invoice_receipt_send_task"}
 _buffer: ContextVar[list[BillingEvent] | None] = ContextVar("billing_event_buffer", default=None)
 
 
@@ -61,6 +66,65 @@ def _consumers_queue_on_commit() -> None:
     connection.billing_consumers_hooks = connection.run_on_commit
 
 
+class RecordedEvent(NamedTuple):
+    """What an in-process handler is told of a committed event."""
+
+    id: int
+    kind: str
+    customer_id: int | None
+
+
+_handlers: list[tuple[tuple[str, ...], Callable[[RecordedEvent], None]]] = []
+
+
+def billing_event_handler_register(*, kinds: tuple[str, ...], handler) -> None:
+    """Call `handler(RecordedEvent)` in this process right after the commit of each event whose
+    kind starts with one of `kinds` (an app above billing registers it in its AppConfig.ready:
+    billing never imports it). Not for the events of a buffered batch (bill runs): those wait
+    for the consumer tasks. A handler's failure is logged, never raised."""
+    if all(registered != handler for _, registered in _handlers):
+        _handlers.append((tuple(kinds), handler))
+
+
+def _handler_run(handler, event: RecordedEvent) -> None:
+    try:
+        handler(event)
+    except Exception:  # the consumer task does it later; never fail the committed change
+        logger.exception("in-process handler of billing event #%s failed", event.id)
+
+
+_held: ContextVar[list | None] = ContextVar("billing_event_handlers_held", default=None)
+
+
+@contextmanager
+def billing_event_handlers_held() -> Iterator[None]:
+    """The in-process handlers of events committed inside run on exit, in order, not at each
+    commit: a checkout provisions once its first charge's outcome is known."""
+    held: list = []
+    token = _held.set(held)
+    try:
+        yield
+    finally:
+        _held.reset(token)
+        for call in held:
+            call()
+
+
+def _handler_after_commit(handler, event: RecordedEvent) -> None:
+    held = _held.get()
+    if held is None:
+        _handler_run(handler, event)
+    else:
+        held.append(partial(_handler_run, handler, event))
+
+
+def _handlers_on_commit(event: BillingEvent) -> None:
+    recorded = RecordedEvent(event.pk, event.kind, event.customer_id)
+    for kinds, handler in _handlers:
+        if event.kind.startswith(kinds):
+            transaction.on_commit(partial(_handler_after_commit, handler, recorded), robust=True)
+
+
 def actor_label(actor: Actor) -> str:
     if actor is None:
         return "system"
@@ -102,10 +166,14 @@ def billing_event_record(
         dedupe_key=dedupe_key,
     )
     _consumers_queue_on_commit()
+    if kind in EVENT_TASKS:
+        task = partial(async_task, EVENT_TASKS[kind], invoice_id=subject.pk)
+        transaction.on_commit(task, robust=True)
     if dedupe_key is None:
         buffered = _buffer.get()
         if buffered is None:
             event.save()
+            _handlers_on_commit(event)
         else:
             buffered.append(event)
         return event
@@ -116,4 +184,5 @@ def billing_event_record(
         if BillingEvent.objects.filter(dedupe_key=dedupe_key).exists():
             return None
         raise
+    _handlers_on_commit(event)
     return event

@@ -27,7 +27,8 @@ from billing.models import (
 from billing.services.credits import mark_paid_keeping_amount_paid
 from billing.services.dunning import dunning_payment_succeeded
 from billing.services.events import Actor, billing_event_record
-from catalog.money import currency_precision, format_amount, round_money
+from catalog.money import currency_precision, format_amount
+from catalog.validators import validate_money_places
 from customers.models import Customer
 
 ZERO = Decimal(0)
@@ -163,9 +164,8 @@ def payment_allocate(
 def _check_amount(amount: Decimal, currency: str) -> None:
     if not isinstance(amount, Decimal) or not amount.is_finite() or amount <= 0:
         raise ValidationError({"amount": ["Give an amount above 0."]})
-    if round_money(amount, currency) != amount:
-        places = currency_precision(currency)
-        raise ValidationError({"amount": [f"{currency} amounts have {places} decimal places."]})
+    currency_precision(currency)  # ValueError: unknown currency
+    validate_money_places(amount, currency)
 
 
 @transaction.atomic

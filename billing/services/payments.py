@@ -37,6 +37,7 @@ from billing.models import (
 from billing.services.dunning import dunning_payment_failed
 from billing.services.events import Actor, billing_event_record
 from billing.services.fraud import fraud_check
+from billing.services.incomplete import subscriptions_first_charge_failed
 from billing.services.payment_allocations import (  # noqa: F401 - part of this module's API
     allocate_locked,
     payment_allocate,
@@ -129,6 +130,10 @@ def _payment_open(
         )
     if invoice.amount_due <= 0:
         raise StateError(f"Invoice {invoice} has nothing left to pay.", code="nothing_due")
+    automatic = Payment.objects.filter(invoice=invoice, source=PaymentSource.AUTOMATIC)
+    if source == PaymentSource.AUTOMATIC and automatic.exists():
+        # collected once (a checkout, then its queued task): retries are dunning's
+        raise StateError(f"Invoice {invoice} was charged already.", code="already_attempted")
     in_flight = Payment.objects.select_for_update().filter(
         invoice=invoice, status__in=[P.PENDING, P.REVIEW, P.REQUIRES_ACTION, P.UNKNOWN]
     )
@@ -268,6 +273,10 @@ def _apply_outcome(
         payment.require_action(next_action=result.next_action)
         payment.save()
         _event("payment.requires_action", payment, at, actor, next_action=result.next_action)
+        if payment.invoice_id:  # a new subscription waits for 3-D Secure: incomplete till then
+            subscriptions_first_charge_failed(
+                invoice=payment.invoice, payment=payment, at=at, code="requires_action", actor=actor
+            )
     elif result.outcome == Outcome.UNKNOWN and payment.status == P.PENDING:
         payment.mark_unknown()
         payment.save()

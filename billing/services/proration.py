@@ -115,8 +115,8 @@ def terms_close(
     """Settle the current terms of an active subscription at `at` (the local day of `at`
     counts for what comes next). Bills the periods before the current one that are due but
     not billed; then, for the base fee when `base` and for each recurring add-on row in
-    `rows`: a credit for what was billed from that day to the period's end (to the end of all
-    that was billed, when `final`: the subscription ends) and a charge for the days of the
+    `rows`: a credit for what was billed from that day to the period's end, or to the end of
+    all that was billed when that is later (`at` in the past) and a charge for the days of the
     period before it that were used but not billed (in arrears, or a bill run not yet run).
     Moves `billed_through` of the subscription (not saved) and of the rows (saved)."""
     rows = list(rows)
@@ -130,7 +130,8 @@ def terms_close(
     lines = list(before.lines)
 
     def credit_end(billed_through: datetime | None) -> date:
-        if final and billed_through is not None:
+        # To the end of all that was billed: past the period when `at` lies in the past.
+        if billed_through is not None:
             return max(period.end_date, periods.local_date(billed_through, tz))
         return period.end_date
 

@@ -40,3 +40,17 @@ def payment_references_in(text: str) -> list[str]:
                 found.append(compact[:length])
                 break
     return found
+
+
+# An invoice number as customers write it: "INV-2027-000001", "inv 2027/000001", "INV2027000001".
+_NUMBER = re.compile(r"\b([A-Z][A-Z0-9]{0,19}?)[\s\-_/.#]*(\d{4})[\s\-_/.]*(\d{6,})\b", re.I)
+
+
+def invoice_numbers_in(text: str) -> list[str]:
+    """Every invoice number (`SERIES-YEAR-NNNNNN`) quoted in a text, normalized, in order."""
+    found: list[str] = []
+    for match in _NUMBER.finditer(text or ""):
+        number = f"{match.group(1).upper()}-{match.group(2)}-{match.group(3)}"
+        if number not in found:
+            found.append(number)
+    return found

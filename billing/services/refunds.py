@@ -25,7 +25,8 @@ from billing.models import (
     RefundStatus,
 )
 from billing.services.events import Actor, billing_event_record
-from catalog.money import format_amount, round_money
+from catalog.money import format_amount
+from catalog.validators import validate_money_places
 
 REFUNDABLE = [PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_REFUNDED]
 
@@ -48,8 +49,7 @@ def _refund_open(*, payment: Payment, amount: Decimal | None, reason: str, at, c
     amount = left if amount is None else amount
     if not isinstance(amount, Decimal) or not amount.is_finite() or amount <= 0:
         raise ValidationError({"amount": ["Give an amount above 0."]})
-    if round_money(amount, payment.currency) != amount:
-        raise ValidationError({"amount": [f"Too many decimal places for {payment.currency}."]})
+    validate_money_places(amount, payment.currency)
     if amount > left:
         raise ValidationError(
             {"amount": [f"At most {format_amount(left, payment.currency)} is left to refund."]}

@@ -12,8 +12,8 @@ from billing import periods
 from billing.models import InvoiceLine, Subscription, SubscriptionAddOn, SubscriptionStatus
 from billing.services.charges import (
     addon_one_time_line,
+    billing_restart,
     due_charges_apply,
-    subscription_addons_recurring,
     subscription_due_charges,
 )
 from billing.services.events import Actor, billing_event_record
@@ -198,10 +198,10 @@ def subscription_create(
     addons: list[dict] | None = None,
     actor: Actor = None,
 ) -> Subscription:
-    """Start a subscription. A start in the past is allowed (backdating): its due periods are
-    billed now, on one invoice. A start in the future makes it `pending`. `addons`
-    ([{"addon": AddOn, "quantity": int}]) start with it: recurring ones are billed with each
-    period's base fee, one-time ones once, on its first invoice."""
+    """Start a subscription. A start in the past is allowed (backdating): its first period is
+    billed now and bill runs catch up the rest. A start in the future makes it `pending`.
+    `addons` ([{"addon": AddOn, "quantity": int}]) start with it: recurring ones are billed
+    with each period's base fee, one-time ones once, on its first invoice."""
     trial_days = plan.trial_days if trial_days is None else trial_days
     addons = addons or []
     errors = _new_errors(
@@ -261,7 +261,12 @@ def subscription_create(
     InvoiceLine.objects.bulk_create(addons_one_time_lines(sub, [(r, r.quantity) for r in rows]))
     payload = {"addons": [{"addon": r.addon.code, "quantity": r.quantity} for r in rows]}
     _record("subscription.created", sub, at, actor, **(payload if rows else {}))
-    subscription_advance(sub=sub, as_of=at, actor=actor, first_invoice=True)
+    # Backdated: creation bills only the first period (invoiced now); bill runs catch up.
+    first = periods.first_period(schedule)
+    first_due = first.end - timedelta(microseconds=1) if plan.pay_in_advance else first.end
+    subscription_advance(
+        sub=sub, as_of=min(at, first_due), actor=actor, first_invoice=True, invoice_at=at
+    )
     return sub
 
 
@@ -318,12 +323,14 @@ def subscription_advance(
     actor: Actor = None,
     first_invoice: bool = False,
     save: bool = True,
+    invoice_at: datetime | None = None,
 ) -> list:
     """Bring one (locked) subscription up to `as_of`: start it, end its trial, apply a change
     or a cancellation scheduled for the period end, move its current period. Returns the
     unsaved lines now due. With `first_invoice`, those lines (and the subscription's pending
-    ones) are invoiced and finalized at once (a checkout). Without `save`, the caller saves
-    `ADVANCE_FIELDS` of the subscription (its add-ons are saved here)."""
+    ones) are invoiced and finalized at once, at `invoice_at` (default `as_of`: a checkout).
+    Without `save`, the caller saves `ADVANCE_FIELDS` of the subscription (its add-ons are
+    saved here)."""
     if sub.status == S.PENDING and sub.start_at <= as_of:
         if sub.trial_end_at and sub.trial_end_at > sub.start_at:
             sub.start_trial()
@@ -337,10 +344,22 @@ def subscription_advance(
         else:
             sub.activate()
             _record("subscription.activated", sub, sub.start_at, actor)
+    if sub.status == S.TRIALING and sub.trial_end_at <= as_of and sub.cancel_at_period_end:
+        end = sub.trial_end_at  # canceled for the trial's end: it ends, nothing is billed
+        sub.cancel(at=end)
+        addons_end(sub, end)
+        _record(
+            "subscription.canceled", sub, end, actor, reason=sub.cancel_reason, at_period_end=True
+        )
     if sub.status == S.TRIALING and sub.trial_end_at <= as_of:
         sub.activate()
         _record("subscription.activated", sub, sub.trial_end_at, actor, trial_converted=True)
-    if sub.status in (S.PENDING, S.TRIALING, S.CANCELED, S.EXPIRED, S.PAUSED):
+    # Suspended (dunning): neither renewed nor billed until restored; only a cancellation
+    # scheduled for the end of its period still ends it.
+    held = sub.status == S.SUSPENDED and not (
+        sub.cancel_at_period_end and sub.current_period_end <= as_of
+    )
+    if held or sub.status in (S.PENDING, S.TRIALING, S.CANCELED, S.EXPIRED, S.PAUSED):
         if save:
             sub.save()
         return []
@@ -376,10 +395,13 @@ def subscription_advance(
         .filter(subscription=sub)
         .exists()
     ):
+        invoice_at = invoice_at or as_of
         invoice = invoice_create(
-            customer=sub.customer, currency=sub.currency, lines=lines, at=as_of, actor=actor
+            customer=sub.customer, currency=sub.currency, lines=lines, at=invoice_at, actor=actor
         )
-        invoice_finalize(invoice=invoice, at=as_of, actor=actor)
+        sub.first_invoice = invoice  # its failed automatic charge makes `sub` incomplete
+        Subscription.objects.filter(pk=sub.pk).update(first_invoice=invoice)
+        invoice_finalize(invoice=invoice, at=invoice_at, actor=actor)
         return []
     return lines
 
@@ -401,7 +423,8 @@ def subscription_cancel(
     comment: str = "",
     actor: Actor = None,
 ) -> Subscription:
-    """Cancel now, or at the end of the current period (it stays active until then).
+    """Cancel now, or at the end of the current period (it stays active until then; a trial
+    runs to its end and is never billed).
 
     Now, with `proration="prorate"`, an active subscription settles its current period like
     a change to nothing (see `terms_close`): its periods due but not billed are billed, what
@@ -416,8 +439,8 @@ def subscription_cancel(
         errors["proration"] = ValidationError("prorate or none.", code="invalid_choice")
     if errors:
         raise ValidationError(errors)
-    if when == "period_end" and sub.status in (S.ACTIVE, S.PAST_DUE, S.PAUSED):
-        # A trial or a pending start ends at once: there is no paid period to run out.
+    if when == "period_end" and sub.status in (S.TRIALING, S.ACTIVE, S.PAST_DUE, S.PAUSED):
+        # A trial runs to its end, unbilled; a pending start ends at once (nothing to run out).
         sub.cancel_at_period_end = True
         sub.canceled_at = at
         sub.cancel_reason, sub.cancel_comment = reason, comment
@@ -428,7 +451,7 @@ def subscription_cancel(
             at,
             actor,
             reason=reason,
-            effective_at=sub.current_period_end,
+            effective_at=sub.trial_end_at if sub.status == S.TRIALING else sub.current_period_end,
         )
         return sub
     lines: list[InvoiceLine] = []
@@ -460,7 +483,12 @@ def subscription_cancel_undo(
     """Keep a subscription whose cancellation at the period end is still to come: it renews
     as before. The reason given stays in the event log, not on the subscription."""
     sub = _locked(subscription)
-    if not sub.cancel_at_period_end or sub.status not in (S.ACTIVE, S.PAST_DUE, S.PAUSED):
+    if not sub.cancel_at_period_end or sub.status not in (
+        S.TRIALING,
+        S.ACTIVE,
+        S.PAST_DUE,
+        S.PAUSED,
+    ):
         raise StateError(
             "Only a cancellation scheduled for the period end can be undone.",
             code="no_scheduled_cancellation",
@@ -495,19 +523,7 @@ def subscription_resume(
 ) -> Subscription:
     sub = _locked(subscription)
     sub.resume()
-    # Periods that passed while paused are not billed; billing goes on from the current one.
-    current = periods.period_containing(sub.schedule, max(at, sub.start_at))
-    if sub.billed_through is None or sub.billed_through < current.start:
-        sub.billed_through = current.start
-    rows = [
-        row
-        for row in subscription_addons_recurring(sub)
-        if row.billed_through is None or row.billed_through < current.start
-    ]
-    for row in rows:  # and so do its add-ons
-        row.billed_through = current.start
-    SubscriptionAddOn.objects.bulk_update(rows, ["billed_through"])
-    sub.set_period(current)
+    billing_restart(sub, at)
     sub.save()
     _record("subscription.resumed", sub, at, actor)
     return sub

@@ -115,7 +115,9 @@ def aggregate_lines(sub: Subscription, aggregate: UsageAggregate, charges: list[
                     **base,
                     description=f"{p.charge.metric.name} ({p.charge.model}), {period}",
                     quantity=p.value,
-                    unit_amount=Decimal(unit) if p.charge.model == ChargeModel.STANDARD else 0,
+                    unit_amount=(
+                        Decimal(unit) if p.charge.model == ChargeModel.STANDARD else Decimal(0)
+                    ),
                     amount=p.amount,
                     billing_key=f"usage:{aggregate.pk}:v{aggregate.version}:{index}",
                 )

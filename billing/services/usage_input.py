@@ -150,11 +150,16 @@ def _timestamp(value: object, at: datetime) -> datetime:
         ) from None
     if parsed.tzinfo is None:
         raise UsageEventError(
-            "invalid_timestamp",
+            "timezone_required",
             "The timestamp needs an offset (2027-01-31T12:00:00Z or +01:00).",
             "timestamp",
         )
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-12:00 is past year 9999 in UTC
+        raise UsageEventError(
+            "invalid_timestamp", "The timestamp is out of range.", "timestamp"
+        ) from None
 
 
 def _properties(value: object) -> dict:

@@ -38,3 +38,21 @@ def card(customer, token="tok_visa", gateway="sandbox", default=True, at=AT):  #
 def customer_with_card(external_id="acme", token="tok_visa", currency="USD", **kwargs):  # noqa: S107
     customer = factories.customer(external_id=external_id, currency=currency, **kwargs)
     return customer, card(customer, token=token)
+
+
+def renewal_invoice(sub, at=AT, amount="30.00"):
+    """A finalized invoice billing `sub` again, as a bill run's (not its first invoice: a
+    failed charge of this one is dunned, see test_incomplete.py)."""
+    line = InvoiceLine(
+        customer=sub.customer,
+        currency=sub.currency,
+        subscription=sub,
+        kind=LineKind.SUBSCRIPTION,
+        description="Next period",
+        quantity=Decimal(1),
+        unit_amount=Decimal(amount),
+        amount=Decimal(amount),
+    )
+    with transaction.atomic():
+        invoice = invoice_create(customer=sub.customer, currency=sub.currency, lines=[line], at=at)
+        return invoice_finalize(invoice=invoice, at=at)

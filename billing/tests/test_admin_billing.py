@@ -12,6 +12,7 @@ from django.db import transaction
 from django.urls import reverse
 
 from billing import admin as billing_admin
+from billing import admin_bill_runs
 from billing.models import (
     BillingEvent,
     BillRun,
@@ -384,17 +385,32 @@ def test_dry_run_stops_at_a_scheduled_cancellation(admin_client, sub):
 def test_dry_run_says_when_it_is_truncated(admin_client, monkeypatch, customer, plan):
     for _ in range(3):
         factories.subscription(customer=customer, plan=plan, at=STARTED)
-    monkeypatch.setattr(billing_admin, "PREVIEW_LIMIT", 2)
+    monkeypatch.setattr(admin_bill_runs, "PREVIEW_LIMIT", 2)
     response = admin_client.post(run_url(), {"as_of": "2026-03-10T12:00", "_preview": "1"})
     assert response.context["preview"]["truncated"]
     assert response.context["preview"]["subscriptions_seen"] == 2
     assert "Only the first 2 subscriptions" in response.content.decode()
 
 
-def test_run_creates_a_bill_run(admin_client, admin_user, sub, settings):
+def test_run_queues_a_bill_run_that_a_worker_bills(
+    admin_client,
+    admin_user,
+    sub,
+    settings,
+    bill_run_tasks_inline,
+    django_capture_on_commit_callbacks,
+):
     settings.INVOICE_DRAFT_GRACE_HOURS = 0
-    response = admin_client.post(run_url(), {"as_of": "2026-03-10T12:00", "_run": "1"})
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        response = admin_client.post(run_url(), {"as_of": "2026-03-10T12:00", "_run": "1"})
     run = BillRun.objects.get()
+    assert run.status == "queued"
+    assert response.status_code == 302
+    assert "is queued" in " ".join(messages_of(admin_client.get(response.url)))
+    for callback in queued:
+        callback()
+    assert bill_run_tasks_inline == ["billing.tasks.bill_run_task"]
+    run.refresh_from_db()
     assert response.status_code == 302
     assert response.url == admin_url(BillRun, "change", run.pk)
     assert (run.status, run.customers_seen, run.invoices_created, run.lines_created) == (
@@ -410,7 +426,7 @@ def test_run_creates_a_bill_run(admin_client, admin_user, sub, settings):
     ).exists()
     page = admin_client.get(response.url)
     assert page.status_code == 200
-    assert "1 invoice(s), 2 line(s)" in " ".join(messages_of(page))
+    assert "1 / 1" in page.content.decode()  # progress: customers done / total
 
 
 def test_run_with_a_bad_date_shows_the_form_again(admin_client):

@@ -1,6 +1,7 @@
 import pytest
 
 from billing.models import Invoice, Subscription
+from billing.services.references import payment_reference_for
 from billing.tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -29,11 +30,12 @@ def test_create_backdated_subscription_and_its_first_invoice(api, setup):
     invoice = invoices[0]
     assert invoice["status"] == "open"
     assert invoice["number"].startswith("INV-")
+    assert len(invoice["lines"]) == 1  # the first period only: bill runs catch up the rest
     first = invoice["lines"][0]
     assert (first["kind"], first["quantity"], first["unit_amount"], first["amount"]) == (
         "subscription",
         "2",
-        "30",
+        "30.00",
         "60.00",
     )
     assert first["period_start"].startswith("2026-01-31")
@@ -92,15 +94,27 @@ def test_upcoming_invoice_is_the_next_period(api, setup):
     assert invoice["total"] == "30.00"
 
 
-def test_billing_run_and_invoice_actions(api, setup, settings):
+def test_billing_run_and_invoice_actions(
+    api, setup, settings, bill_run_tasks_inline, django_capture_on_commit_callbacks
+):
     settings.INVOICE_DRAFT_GRACE_HOURS = 1
     create(api, start_at="2026-01-05T00:00:00Z")
-    run = api.post("/api/v1/billing-runs/", {"as_of": "2030-01-05T00:00:00Z"}, format="json")
-    assert run.status_code == 201
-    assert run.json()["status"] == "completed"
-    assert run.json()["invoices_created"] == 1
-    again = api.post("/api/v1/billing-runs/", {"as_of": "2030-01-05T00:00:00Z"}, format="json")
-    assert (again.json()["invoices_created"], again.json()["lines_created"]) == (0, 0)
+    body = {"as_of": "2030-01-05T00:00:00Z"}
+    with django_capture_on_commit_callbacks(execute=True):
+        run = api.post("/api/v1/billing-runs/", body, format="json")
+    assert run.status_code == 202
+    assert (run.json()["status"], run.json()["progress"]) == ("queued", {"done": 0, "total": 0})
+    done = api.get(f"/api/v1/billing-runs/{run.json()['id']}/").json()
+    assert (done["status"], done["invoices_created"], done["failures"]) == ("completed", 1, [])
+    assert done["progress"] == {"done": 1, "total": 1}
+    with django_capture_on_commit_callbacks(execute=True):
+        again = api.post("/api/v1/billing-runs/", body, format="json")
+    again = api.get(f"/api/v1/billing-runs/{again.json()['id']}/").json()
+    assert (again["status"], again["invoices_created"], again["lines_created"]) == (
+        "completed",
+        0,
+        0,
+    )
     draft = api.get("/api/v1/invoices/?status=draft").json()["results"][0]
     assert draft["number"] is None
     finalized = api.post(f"/api/v1/invoices/{draft['id']}/finalize/")
@@ -171,3 +185,13 @@ def test_a_cancellation_at_period_end_can_be_undone(api, setup):
     assert kept.status_code == 200, kept.json()
     assert kept.json()["cancel_at_period_end"] is False
     assert kept.json()["status"] == "active"
+
+
+def test_an_invoice_answers_its_payment_reference(api, setup):
+    """The RF reference a bank transfer quotes (null on a draft)."""
+    create(api, start_at="2026-01-05T00:00:00Z")
+    invoice = api.get("/api/v1/invoices/?customer=acme").json()["results"][0]
+    assert invoice["payment_reference"] == payment_reference_for(invoice["number"])
+    assert invoice["payment_reference"].startswith("RF")
+    one = api.get(f"/api/v1/invoices/{invoice['id']}/").json()
+    assert one["payment_reference"] == invoice["payment_reference"]

@@ -1,6 +1,6 @@
-"""Bank transfers: recording, automatic matching by payment reference or customer id, exact,
-partial and over payments, several invoices at once, staff matching and ignoring, and the
-CSV bank statement import (service and management command)."""
+"""Bank transfers: recording, automatic matching by payment reference, invoice number or
+customer id, exact, partial and over payments, several invoices at once, staff matching and
+ignoring, and the CSV bank statement import (service and management command)."""
 
 import threading
 from datetime import UTC, datetime
@@ -121,6 +121,42 @@ def test_a_transfer_for_a_paid_invoice_goes_to_the_balance(customer, invoice):
     assert customer_balance(customer, "USD") == D("25.00")
 
 
+@pytest.mark.parametrize(
+    "quote",
+    [
+        lambda number: f"Invoice {number}",  # as the PDF and email show it
+        lambda number: f"inv {number.replace('-', ' ').lower()}",  # "inv inv 2026 000001"
+        lambda number: number.replace("-", ""),  # "INV2026000001"
+    ],
+)
+def test_a_transfer_quoting_the_invoice_number_pays_it(customer, invoice, quote):
+    other = open_invoice(customer, "30.00")
+    transfer, _ = record("25.00", quote(invoice.number))
+    invoice.refresh_from_db()
+    other.refresh_from_db()
+    assert (transfer.status, transfer.customer) == ("matched", customer)
+    assert (invoice.status, other.status) == ("paid", "open")
+    matched = BillingEvent.objects.get(kind="bank_transfer.matched")
+    assert matched.payload["invoices"] == [invoice.number]
+
+
+def test_the_number_or_reference_may_be_in_the_bank_reference(customer, invoice):
+    """A payer-set end-to-end id (the statement's reference column) counts too."""
+    other = open_invoice(customer, "30.00")
+    by_number, _ = record("25.00", "", reference=f"E2E {invoice.number}")
+    by_reference, _ = record("30.00", "March", reference=other.payment_reference)
+    invoice.refresh_from_db()
+    other.refresh_from_db()
+    assert (by_number.status, by_reference.status) == ("matched", "matched")
+    assert (invoice.status, other.status) == ("paid", "paid")
+
+
+def test_invoice_numbers_of_two_customers_match_nothing(customer, invoice):
+    other = open_invoice(factories.customer(external_id="globex"), "10.00")
+    transfer, _ = record("35.00", f"{invoice.number} and {other.number}")
+    assert transfer.status == "unmatched"
+
+
 def test_a_customer_id_in_the_remittance_pays_its_oldest_open_invoices(customer, invoice):
     later = open_invoice(customer, "30.00", at=datetime(2026, 3, 11, tzinfo=UTC))
     transfer, _ = record("30.00", "Payment from ACME-42 for March")
@@ -178,8 +214,8 @@ def test_the_same_transfer_again_is_the_one_recorded(customer, invoice):
     [
         ({"amount": D("0")}, "amount", "min_value"),
         ({"amount": D("-5.00")}, "amount", "min_value"),
-        ({"amount": D("10.005")}, "amount", "invalid_precision"),
-        ({"amount": D("10.5"), "currency": "JPY"}, "amount", "invalid_precision"),
+        ({"amount": D("10.005")}, "amount", "too_many_decimal_places"),
+        ({"amount": D("10.5"), "currency": "JPY"}, "amount", "too_many_decimal_places"),
         ({"currency": "XYZ"}, "currency", "invalid_currency"),
         ({"received_at": datetime(2026, 3, 12)}, "received_at", "invalid"),  # noqa: DTZ001
         ({"bank_reference": "  "}, "bank_reference", "required"),

@@ -87,7 +87,7 @@ def test_record_a_transfer_then_the_same_again(api, invoice):
         ({"amount": "abc"}, "invalid", "amount"),
         ({"amount": "-1.00"}, "min_value", "amount"),
         ({"amount": "0"}, "min_value", "amount"),
-        ({"amount": "10.001"}, "invalid_precision", "amount"),
+        ({"amount": "10.001"}, "too_many_decimal_places", "amount"),
         ({"currency": "XYZ"}, "invalid_currency", "currency"),
         ({"received_at": "yesterday"}, "invalid", "received_at"),
         ({"bank_reference": ""}, "blank", "bank_reference"),

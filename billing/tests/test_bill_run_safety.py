@@ -1,13 +1,14 @@
 """A bill run never bills twice: concurrent runs, and a run that dies midway and is rerun."""
 
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from django.db import connection
 from django.db.models import Count, Sum
 
+from api.errors import Conflict
 from billing.models import BillRun, InvoiceLine, Subscription
 from billing.services import bill_runs
 from billing.services.bill_runs import bill_run_execute
@@ -34,25 +35,29 @@ def assert_no_duplicates():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_concurrent_runs_bill_each_period_once(postgres_only):
+@pytest.mark.parametrize("second_as_of", [AS_OF, AS_OF + timedelta(hours=1)], ids=["same", "other"])
+def test_two_concurrent_runs_bill_each_period_once(postgres_only, second_as_of):
     make_book()
     errors, barrier = [], threading.Barrier(2)
 
-    def run():
+    def run(as_of):
         try:
             barrier.wait()
-            bill_run_execute(as_of=AS_OF, at=AS_OF)
+            bill_run_execute(as_of=as_of, at=AS_OF, batch_size=5)
         except Exception as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=run) for _ in range(2)]
+    threads = [threading.Thread(target=run, args=(as_of,)) for as_of in (AS_OF, second_as_of)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert errors == []
+    # The same as_of: one runs, the other is refused while it runs (or finds it done);
+    # another as_of: both run, serialized per batch by the customer locks.
+    assert all(isinstance(e, Conflict) and e.code == "bill_run_in_progress" for e in errors)
+    assert len(errors) <= (1 if second_as_of == AS_OF else 0)
     assert_no_duplicates()
     # 12 customers × 7 periods (Jan..Jul, paid in advance), once each.
     assert InvoiceLine.objects.count() == 12 * 7
@@ -75,6 +80,8 @@ def test_a_run_killed_midway_resumes_to_the_same_totals(monkeypatch):
         bill_run_execute(as_of=AS_OF, at=AS_OF, batch_size=3)
     # Two batches of three customers were billed (six periods each), the rest not.
     assert InvoiceLine.objects.count() == 12 + 6 * 6
+    killed = BillRun.objects.get()
+    assert (killed.status, killed.customers_seen) == ("abandoned", 6)  # resumable
     monkeypatch.setattr(bill_runs, "bill_customers", real)
     bill_run_execute(as_of=AS_OF, at=AS_OF, batch_size=3)
     assert_no_duplicates()
@@ -92,11 +99,14 @@ def test_a_batch_that_fails_leaves_nothing_half_billed(monkeypatch):
 
     monkeypatch.setattr(bill_runs, "invoices_create", broken)
     before = list(Subscription.objects.order_by("pk").values_list("billed_through", flat=True))
-    with pytest.raises(RuntimeError):
-        bill_run_execute(as_of=AS_OF, at=AS_OF)
+    run = bill_run_execute(as_of=AS_OF, at=AS_OF)
     after = list(Subscription.objects.order_by("pk").values_list("billed_through", flat=True))
-    assert before == after  # the subscriptions' advance rolled back with the failed batch
-    assert BillRun.objects.get(status="failed").error == "RuntimeError('disk full')"
+    assert before == after  # each customer's advance rolled back with its failed savepoint
+    # Every customer raised: each is recorded on the run, which still finishes.
+    assert (run.status, run.customers_failed) == ("completed_with_failures", 4)
+    assert [(f.customer_external_id, f.error) for f in run.failures.all()] == [
+        (f"c{n}", "RuntimeError: disk full") for n in range(4)
+    ]
     monkeypatch.setattr(bill_runs, "invoices_create", invoicing.invoices_create)
     bill_run_execute(as_of=AS_OF, at=AS_OF)
     assert InvoiceLine.objects.count() == 4 * 7

@@ -291,7 +291,11 @@ def test_over_crediting_the_invoice_total_is_refused(customer):
         ([], "lines", "empty"),
         ([{"invoice_line": 0, "amount": D(1)}], "lines.0.line", "does_not_exist"),
         ([{"invoice_line": "first", "amount": D(0)}], "lines.0.amount", "min_value"),
-        ([{"invoice_line": "first", "amount": D("1.005")}], "lines.0.amount", "invalid_precision"),
+        (
+            [{"invoice_line": "first", "amount": D("1.005")}],
+            "lines.0.amount",
+            "too_many_decimal_places",
+        ),
         (
             [{"invoice_line": "first", "amount": D(1)}, {"invoice_line": "first", "amount": D(1)}],
             "lines.1.line",
@@ -350,7 +354,7 @@ def test_credit_notes_round_in_the_currency_precision():
             reason="other",
             lines=[{"invoice_line": line, "amount": D("0.5")}],
         )
-    assert error_of(exc) == ("lines.0.amount", "invalid_precision")
+    assert error_of(exc) == ("lines.0.amount", "too_many_decimal_places")
     c.credit_note_issue(
         invoice=invoice, at=AT, reason="other", lines=[{"invoice_line": line, "amount": D(333)}]
     )
@@ -468,7 +472,7 @@ def test_balance_transactions_are_append_only(customer):
     [
         (D("-0.01"), "x", "amount", "insufficient_balance"),
         (D(0), "x", "amount", "invalid"),
-        (D("1.001"), "x", "amount", "invalid_precision"),
+        (D("1.001"), "x", "amount", "too_many_decimal_places"),
         (D(1), " ", "description", "required"),
     ],
 )

@@ -107,12 +107,12 @@ def monthly_runs(months: int):
         (
             {"kind": "fixed", "amount_off": D("1.0005"), "currency": "KWD"},
             "amount_off",
-            "invalid_precision",
+            "too_many_decimal_places",
         ),
         (
             {"kind": "fixed", "amount_off": D("0.5"), "currency": "JPY"},
             "amount_off",
-            "invalid_precision",
+            "too_many_decimal_places",
         ),
         ({"kind": "fixed", "currency": "USD"}, "amount_off", "min_value"),
         ({"kind": "fixed", "amount_off": D(5), "currency": "EURO"}, "currency", "max_length"),

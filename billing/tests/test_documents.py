@@ -78,7 +78,8 @@ def test_pdf_html_shows_what_a_customer_needs(ny_invoice, settings):
         "Due date</td><td>15 Jan 2027",
         "30.00 USD",  # unit price
         "60.00 USD",
-        f'Payment reference: <span class="reference">{number}</span>',
+        f'Payment reference: <span class="reference">{ny_invoice.payment_reference}</span>',
+        f"Payment reference</td><td>{ny_invoice.payment_reference}",
         "IBAN: DE89",
     ]:
         assert expected in text, expected
@@ -193,7 +194,9 @@ def test_email_goes_to_customer_and_invoice_contacts_once(
     assert mail.to == ["ap@acme.example", "payables@acme.example"]
     assert mail.subject == f"Invoice {ny_invoice.number} from Example Billing Ltd"
     assert "Amount due: 60.00 USD" in mail.body
-    assert f"Payment reference: {ny_invoice.number}" in mail.body
+    assert ny_invoice.payment_reference.startswith("RF")
+    assert f"Payment reference: {ny_invoice.payment_reference}" in mail.body
+    assert f"(or the invoice number {ny_invoice.number})" in mail.body
     assert "&" not in mail.body.replace("Acme Widgets Inc", "")  # plain text, nothing escaped
     [(filename, content, mimetype)] = mail.attachments
     assert (filename, mimetype) == (f"{ny_invoice.number}.pdf", "application/pdf")

@@ -1,7 +1,8 @@
-"""A dunning campaign end to end through the sandbox gateway, with a moving clock: the first
-invoice's charge is declined, the scheduled job retries on days 1, 3, 5 and 7, then suspends
-(or cancels); or a new card attached meanwhile pays the invoice. Tasks run inline (django-q2
-sync) when the test's on-commit callbacks run. Also the admin's case actions."""
+"""A dunning campaign end to end through the sandbox gateway, with a moving clock: a renewal
+invoice's charge is declined (a new subscription's failed first charge is not dunned: it is
+incomplete, see test_incomplete.py), the scheduled job retries on days 1, 3, 5 and 7, then
+suspends (or cancels); or a new card attached meanwhile pays the invoice. Tasks run inline
+(django-q2 sync) when the test's on-commit callbacks run. Also the admin's case actions."""
 
 import threading
 from datetime import UTC, datetime, timedelta
@@ -27,6 +28,7 @@ from billing.services import documents, dunning_jobs
 from billing.services.payment_methods import payment_method_attach
 from billing.tasks_dunning import dunning_run_task
 from billing.tests import factories
+from billing.tests.payment_helpers import renewal_invoice
 
 pytestmark = pytest.mark.django_db
 AT = datetime(2027, 3, 1, 12, tzinfo=UTC)
@@ -76,14 +78,22 @@ def attach(customer, token, at):
     )
 
 
+def renewal_declined(customer, plan, at, run=lambda call: call()):
+    """The customer's first invoice is paid by card, then the card declines a renewal's
+    invoice (its charge runs inline when `run` runs the on-commit callbacks)."""
+    attach(customer, "tok_visa", at)
+    sub = run(lambda: factories.subscription(customer=customer, plan=plan, at=at))
+    attach(customer, DECLINES, at)
+    return sub, run(lambda: renewal_invoice(sub, at))
+
+
 @pytest.fixture
 def declined(clock, on_commit):
-    """A customer whose card declines subscribes: the first invoice's charge fails."""
+    """A subscribed customer's card declines: a renewal invoice's charge fails."""
     clock(AT)
     customer = factories.customer(external_id="acme")
-    attach(customer, DECLINES, AT)
-    sub = on_commit(lambda: factories.subscription(customer=customer, plan=factories.plan(), at=AT))
-    invoice = Invoice.objects.get(customer=customer)
+    sub, invoice = renewal_declined(customer, factories.plan(), AT, on_commit)
+    assert Invoice.objects.get(pk=sub.first_invoice_id).status == "paid"
     payment = Payment.objects.get(invoice=invoice)
     assert (payment.source, payment.status, payment.failure_code) == (
         "automatic",
@@ -126,7 +136,7 @@ def test_retries_on_days_1_3_5_7_then_the_final_action(
         case.refresh_from_db()
         assert case.retries_done == number
         assert len(events("dunning.retry_failed")) == number
-    assert SandboxCharge.objects.count() == 5  # the first charge and four retries
+    assert SandboxCharge.objects.count() == 6  # the paid first invoice, the renewal, 4 retries
     case.refresh_from_db()
     sub.refresh_from_db()
     assert (case.status, case.outcome, case.ended_at) == ("exhausted", action, AT + 7 * DAY)
@@ -161,7 +171,7 @@ def test_a_new_card_during_dunning_pays_and_recovers(declined, clock, on_commit)
     assert [e.subject_id for e in events("subscription.recovered")] == [str(sub.pk)]
     clock(AT + 3 * DAY)
     assert on_commit(dunning_run_task)["failed"] == 0  # nothing left to chase
-    assert SandboxCharge.objects.count() == 3
+    assert SandboxCharge.objects.count() == 4  # the first invoice, the renewal, retry, new card
 
 
 # Admin
@@ -243,10 +253,8 @@ def test_concurrent_runs_retry_each_case_once(clock):
         code="default", defaults={"name": "Default", "is_default": True, "retry_days": [1, 3]}
     )
     plan = factories.plan()
-    for n in range(5):  # each first charge declines (collected inline on commit)
-        customer = factories.customer(external_id=f"c{n}")
-        attach(customer, DECLINES, AT)
-        factories.subscription(customer=customer, plan=plan, at=AT)
+    for n in range(5):  # each renewal's charge declines (collected inline on commit)
+        renewal_declined(factories.customer(external_id=f"c{n}"), plan, AT)
     assert DunningCase.objects.filter(status="active").count() == 5
     barrier, results = threading.Barrier(WORKERS), []
 
@@ -267,4 +275,4 @@ def test_concurrent_runs_retry_each_case_once(clock):
     for case in DunningCase.objects.all():
         assert (case.retries_done, case.next_retry_at) == (1, AT + 3 * DAY)
         assert dunning_payments(case.invoice).count() == 1
-    assert SandboxCharge.objects.count() == 10
+    assert SandboxCharge.objects.count() == 15  # 5 first invoices paid, 5 declined, 5 retries

@@ -133,18 +133,20 @@ def test_cancel_at_period_end_stops_renewal():
     ]
 
 
-def test_backdated_start_catches_up_on_one_invoice():
+def test_backdated_start_bills_its_first_period_and_a_run_catches_up():
     customer = factories.customer()
     sub = factories.subscription(
         customer=customer, plan=factories.plan(), at=utc(2027, 4, 15), start_at=utc(2027, 1, 5)
     )
+    assert [ln[0] for ln in lines(subscription=sub)] == ["2027-01-05"]
+    assert Invoice.objects.get().total == Decimal("30.00")
+    run(2027, 4, 15)
     assert [ln[0] for ln in lines(subscription=sub)] == [
         "2027-01-05",
         "2027-02-05",
         "2027-03-05",
         "2027-04-05",
     ]
-    assert Invoice.objects.get().total == Decimal("120.00")
     run(2027, 4, 15)
     assert InvoiceLine.objects.count() == 4
 

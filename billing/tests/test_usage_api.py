@@ -167,7 +167,7 @@ def test_event_unix_seconds(api, sub):
             "too_many_decimal_places",
             "properties.tokens",
         ),
-        ({"timestamp": "2027-01-20T10:00:00"}, "invalid_timestamp", "timestamp"),
+        ({"timestamp": "2027-01-20T10:00:00"}, "timezone_required", "timestamp"),
         ({"timestamp": "2027-01-20T12:05:01Z"}, "timestamp_in_future", "timestamp"),
         ({"timestamp": "2027-01-14T23:00:00Z"}, "before_subscription_start", "timestamp"),
         ({"colour": "blue"}, "unknown_field", "colour"),

@@ -355,7 +355,7 @@ def test_only_duplicates_write_nothing(sub):
             id="unique-object",
         ),
         pytest.param(
-            {"timestamp": "2027-01-20T10:00:00"}, "invalid_timestamp", "timestamp", id="naive"
+            {"timestamp": "2027-01-20T10:00:00"}, "timezone_required", "timestamp", id="naive"
         ),
         pytest.param({"timestamp": "yesterday"}, "invalid_timestamp", "timestamp", id="garbage"),
         pytest.param({"timestamp": 10.5}, "invalid_timestamp", "timestamp", id="float"),

@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
 from api.serializers import StrictSerializer
-from catalog.api.fields import AmountsInCurrencyMixin, amount_field
+from catalog.api.fields import MoneyAmountField, amount_field, charge_properties_out
 from catalog.models import (
     CHARGE_MODEL_CHOICES,
     AddOn,
@@ -107,10 +107,17 @@ class FeatureCreateInputSerializer(StrictSerializer):
 # Plans and add-ons
 class ChargeOutputSerializer(serializers.ModelSerializer):
     metric = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    properties = serializers.SerializerMethodField(
+        help_text="Money amounts with the currency's minor digits; unit amounts and rates "
+        "without trailing zeros (at least the minor digits for unit amounts)."
+    )
 
     class Meta:
         model = Charge
         fields = ["id", "metric", "model", "properties"]
+
+    def get_properties(self, charge) -> dict:
+        return charge_properties_out(charge.properties, charge.plan.currency)
 
 
 class EntitlementOutputSerializer(serializers.ModelSerializer):
@@ -154,11 +161,10 @@ class ServiceLevelOutputSerializer(serializers.ModelSerializer):
         fields = ["code", "name", "uptime_target", "response_time", "credit_tiers", "description"]
 
 
-class PlanOutputSerializer(AmountsInCurrencyMixin, serializers.ModelSerializer):
-    amount_fields = ("amount",)
+class PlanOutputSerializer(serializers.ModelSerializer):
     product = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
     service_level = ServiceLevelOutputSerializer(read_only=True, allow_null=True)
-    amount = serializers.CharField(read_only=True)
+    amount = MoneyAmountField()
     charges = ChargeOutputSerializer(many=True, read_only=True)
     entitlements = EntitlementOutputSerializer(many=True, read_only=True)
 
@@ -232,9 +238,8 @@ class PlanUpdateInputSerializer(StrictSerializer):
     entitlements = EntitlementInputSerializer(many=True, required=False, max_length=MAX_ITEMS)
 
 
-class AddOnOutputSerializer(AmountsInCurrencyMixin, serializers.ModelSerializer):
-    amount_fields = ("amount",)
-    amount = serializers.CharField(read_only=True)
+class AddOnOutputSerializer(serializers.ModelSerializer):
+    amount = MoneyAmountField()
     entitlements = EntitlementOutputSerializer(many=True, read_only=True)
 
     class Meta:

@@ -2,6 +2,7 @@ import django_filters
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework.decorators import action
 
+from api.filters import IdOrCodeFilter
 from api.views import ApiViewSet, ListRetrieveMixin
 from catalog import services
 from catalog.api import serializers as s
@@ -9,7 +10,7 @@ from catalog.models import AddOn, BillableMetric, Feature, Plan, Product
 
 
 class PlanFilter(django_filters.FilterSet):
-    product = django_filters.CharFilter(field_name="product__code")
+    product = IdOrCodeFilter(id_field="product_id", code_field="product__code", what="Product")
     all_versions = django_filters.ChoiceFilter(
         choices=[("true", "true"), ("false", "false")],
         method="filter_versions",
@@ -50,6 +51,8 @@ def _list_retrieve_schema(output, tag):
     ),
 )
 class ProductViewSet(ListRetrieveMixin, ApiViewSet):
+    """Products by id or code: what plans and add-ons are sold for."""
+
     queryset = Product.objects.all()
     output_serializer_class = s.ProductOutputSerializer
     code_field = "code"
@@ -80,6 +83,9 @@ class ProductViewSet(ListRetrieveMixin, ApiViewSet):
     ),
 )
 class MetricViewSet(ListRetrieveMixin, ApiViewSet):
+    """Billable metrics by id or code: how usage events are aggregated per period
+    (`count`, `sum`, `max`, `unique_count` or `latest` of the event property `field`)."""
+
     queryset = BillableMetric.objects.all()
     output_serializer_class = s.MetricOutputSerializer
     code_field = "code"
@@ -108,6 +114,9 @@ class MetricViewSet(ListRetrieveMixin, ApiViewSet):
     ),
 )
 class FeatureViewSet(ListRetrieveMixin, ApiViewSet):
+    """Features by id or code: what plans and add-ons entitle to. A `boolean` feature is on or
+    off, a `quota` limits its metric's usage per period, `seats` limits assigned users."""
+
     queryset = Feature.objects.select_related("metric")
     output_serializer_class = s.FeatureOutputSerializer
     code_field = "code"
@@ -153,8 +162,11 @@ class PlanViewSet(ListRetrieveMixin, ApiViewSet):
         return self.respond(services.plan_create(**data), status=201)
 
     def partial_update(self, request, pk=None):
-        data = self.validated(s.PlanUpdateInputSerializer, request.data)
-        plan = services.plan_update(plan=self.get_object(), **data)
+        plan = self.get_object()
+        data = self.validated(
+            s.PlanUpdateInputSerializer, request.data, context={"currency": plan.currency}
+        )
+        plan = services.plan_update(plan=plan, **data)
         return self.respond(self.get_queryset().get(pk=plan.pk))
 
     @action(detail=True, methods=["post"])
@@ -175,6 +187,9 @@ class PlanViewSet(ListRetrieveMixin, ApiViewSet):
     ),
 )
 class AddOnViewSet(ListRetrieveMixin, ApiViewSet):
+    """Add-ons by id or code: extras bought on top of a plan, once or per month or year,
+    with the entitlements they add."""
+
     queryset = AddOn.objects.prefetch_related("entitlements__feature")
     output_serializer_class = s.AddOnOutputSerializer
     code_field = "code"

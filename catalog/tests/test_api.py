@@ -98,7 +98,7 @@ def test_plan_amount_in_currency_precision(api, catalog_ready):
         ({"currency": "EURO"}, "currency", "invalid_currency"),
         ({"currency": "ABC"}, "currency", "invalid_currency"),
         ({"amount": "-1"}, "amount", "min_value"),
-        ({"amount": "1.23456"}, "amount", "max_decimal_places"),
+        ({"amount": "1.23456"}, "amount", "too_many_decimal_places"),
         ({"interval": "fortnight"}, "interval", "invalid_choice"),
         ({"interval_count": 0}, "interval_count", "min_value"),
         ({"trial_days": -1}, "trial_days", "min_value"),

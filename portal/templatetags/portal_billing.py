@@ -6,8 +6,9 @@ from zoneinfo import ZoneInfo
 
 from django import template
 
-from billing.services.documents import day, local_date, period_label
 from billing.services.documents import money as money_format
+from billing.services.documents import period_label
+from customers.dates import customer_day
 
 register = template.Library()
 
@@ -38,5 +39,5 @@ def period(start, end, customer) -> str:
 @register.filter
 def local_day(value: datetime | None, customer) -> str:
     """`{{ sub.current_period_end|local_day:sub.customer }}` → "27 Dec 2026", the customer's
-    local day of an instant."""
-    return day(local_date(value, ZoneInfo(customer.timezone))) if value else ""
+    local day of an instant: the one rule of PDFs and emails too (customers.dates)."""
+    return customer_day(value, customer)

@@ -8,7 +8,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from billing.models import PaymentStatus
+from billing.services.collection import invoice_collect
 from billing.services.payments import payment_collect
+from billing.tests import factories as billing_factories
 from billing.tests.payment_helpers import card, open_invoice
 from catalog import services as catalog_services
 from customers.models import CustomerRole
@@ -20,9 +22,11 @@ from portal.selectors_account import (
     usage_level,
     usage_percent,
 )
+from portal.tests.helpers import account
 from provisioning.models import OverrideKind
 from provisioning.selectors import customer_entitlement_list
 from provisioning.services.overrides import entitlement_override_create
+from provisioning.services.seats import seats_purchased
 from provisioning.tests.entitlement_helpers import use
 
 OVERVIEW = reverse("portal:overview")
@@ -239,3 +243,28 @@ def test_terms_show_the_plans_sla_and_its_credits(acme, catalog):
     assert "below 99.9% uptime: 10%" in page
     assert "below 99% uptime: 25%" in page
     assert "No service level agreement" not in page
+
+
+def test_terms_show_the_seats_bought_which_are_what_may_be_assigned(catalog):
+    """Seats are per unit bought: 2 per unit × quantity 3 = 6 seats, on the terms page and
+    when assigning (provisioning counts the same way)."""
+    bought = account(catalog, "seatco", quantity=3)
+    page = bought.client(CustomerRole.MEMBER).get(TERMS).content.decode()
+    assert "6 seats (2 per unit × 3)" in page
+    assert seats_purchased(customer=bought.customer, feature=catalog.seats) == 6
+
+
+def test_an_incomplete_subscription_is_shown_with_an_alert_to_pay(catalog):
+    now = timezone.now()
+    customer = billing_factories.customer("initech")
+    card(customer, token="tok_chargeDeclined", at=now)  # noqa: S106
+    sub = billing_factories.subscription(customer=customer, plan=catalog.pro, at=now)
+    invoice_collect(invoice_id=sub.first_invoice_id, at=now)
+    overview = account_overview(customer=customer, at=now)
+    assert [(s.subscription.pk, s.subscription.status) for s in overview.subscriptions] == [
+        (sub.pk, "incomplete")
+    ]
+    (alert,) = [a for a in overview.alerts if a.kind == "payment_failed"]
+    assert alert.invoice_id == sub.first_invoice_id
+    assert "subscription starts once it is paid" in alert.message
+    assert "23 hours" in alert.message

@@ -429,3 +429,11 @@ def test_stripe_setup_failure_says_cards_cannot_be_added(acme, stripe_on, monkey
     page = acme.client(R.BILLING).get(METHODS).content.decode()
     assert "Cards cannot be added right now: Stripe is down." in page
     assert "js.stripe.com" not in page
+
+
+def test_open_invoices_show_the_payment_reference_to_quote(acme, invoice):
+    assert invoice.payment_reference.startswith("RF")
+    quoted = f"<span data-payment-reference>{invoice.payment_reference}</span>"
+    assert quoted in acme.client(R.VIEWER).get(INVOICES).content.decode()
+    page = acme.client(R.OWNER).get(pay_url(invoice)).content.decode()
+    assert f"<strong data-payment-reference>{invoice.payment_reference}</strong>" in page

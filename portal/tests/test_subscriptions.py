@@ -473,3 +473,22 @@ def test_only_an_owner_may_keep_a_subscription(acme):
     assert acme.client("admin").post(url("subscription_keep", sub)).status_code == 403
     sub.refresh_from_db()
     assert sub.cancel_at_period_end
+
+
+def test_cancel_a_trial_at_its_end_says_no_charge(catalog):
+    trial = account(catalog, "trialco", trial_days=14)
+    sub = trial.subscription
+    assert sub.status == "trialing"
+    on = f"{sub.trial_end_at:%-d %b %Y}"  # a UTC customer
+    client = trial.client()
+    page = client.get(url("subscription", sub)).content.decode()
+    assert f"At the end of the trial: it ends on {on}; you won&#x27;t be charged" in page
+    response = client.post(
+        url("subscription_cancel", sub), {"when": "period_end", "reason": "unused"}
+    )
+    assert response.status_code == 302
+    sub.refresh_from_db()
+    assert (sub.status, sub.cancel_at_period_end) == ("trialing", True)
+    page = client.get(response["Location"]).content.decode()
+    assert f"Your trial ends on {on}; you won&#x27;t be charged." in page
+    assert f"Cancels on {on}" in page

@@ -4,6 +4,7 @@ import re
 
 import pytest
 from django.core import mail
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -97,6 +98,37 @@ def test_add_a_new_member_emails_a_password_link(acme, client):
     assert client.login(username="new.person@acme.example.com", password="a-fresh-pass-77")
     page = acme.client().get(TEAM).content.decode()
     assert "new.person@acme.example.com" in page
+
+
+def test_the_invitation_names_who_invited_to_which_company_and_what_to_do(acme, settings):
+    settings.PASSWORD_RESET_TIMEOUT = 3 * 86400
+    owner = acme.owner.user
+    owner.first_name, owner.last_name = "Ada", "Lovelace"
+    owner.save(update_fields=["first_name", "last_name"])
+    client = Client()
+    client.force_login(owner)
+    client.post(ADD, {"email": "new.person@acme.example.com", "role": "billing"})
+    [invitation] = mail.outbox
+    inviter = f"Ada Lovelace ({owner.email})"
+    company = acme.customer.name
+    assert invitation.subject == (
+        f"{inviter} invited you to {company}'s account at Example Billing Ltd"
+    )
+    body = invitation.body
+    assert "Reset your password" not in invitation.subject
+    assert "reset" not in body.split("http")[0].lower()  # not "someone asked to reset"
+    assert (
+        f"{inviter} invited you to join {company}'s team in the Example Billing Ltd customer "
+        "portal, as billing."
+    ) in body
+    step_one = "1. Choose your password by opening this link (it works once, within 3 days):"
+    assert step_one in body
+    assert re.search(r"\nhttp://testserver/portal/reset/\S+/\S+/\n", body)
+    assert (
+        "2. Then sign in at http://testserver/portal/login/ with your email address, "
+        "new.person@acme.example.com, and that password."
+    ) in body
+    assert "&#x27;" not in body + invitation.subject  # plain text, nothing escaped
 
 
 def test_add_an_existing_login_sends_no_email(acme, globex):

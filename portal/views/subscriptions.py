@@ -49,7 +49,7 @@ from provisioning.services.seat_changes import seats_change_check
 
 S = SubscriptionStatus
 CHANGEABLE = (S.ACTIVE, S.PAST_DUE, S.TRIALING, S.PENDING)
-CANCELABLE = (S.PENDING, S.TRIALING, S.ACTIVE, S.PAST_DUE, S.PAUSED, S.SUSPENDED)
+CANCELABLE = (S.PENDING, S.INCOMPLETE, S.TRIALING, S.ACTIVE, S.PAST_DUE, S.PAUSED, S.SUSPENDED)
 
 
 def _subscription(request: HttpRequest, pk: int) -> Subscription:
@@ -88,7 +88,7 @@ def _detail(
         "can_keep": portal.can(Permission.MANAGE_ACCOUNT) and sub.cancel_at_period_end,
         "change_form": change_form or SubscriptionChangeForm(subscription=sub),
         "preview": preview,
-        "cancel_form": cancel_form or SubscriptionCancelForm(),
+        "cancel_form": cancel_form or SubscriptionCancelForm(subscription=sub),
     }
     return render(request, "portal/subscriptions/detail.html", context, status=status)
 
@@ -190,7 +190,7 @@ def subscription_change_confirm(request: HttpRequest, pk: int) -> HttpResponse:
 @portal_view(Permission.MANAGE_ACCOUNT)
 def subscription_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
     sub = _subscription(request, pk)
-    form = SubscriptionCancelForm(request.POST)
+    form = SubscriptionCancelForm(request.POST, subscription=sub)
     if not form.is_valid():
         return _detail(request, sub, cancel_form=form, status=400)
     data = form.cleaned_data
@@ -210,7 +210,10 @@ def subscription_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
     except (ValidationError, DomainError) as error:
         service_error_add(form, error)
         return _detail(request, sub, cancel_form=form, status=400)
-    if sub.cancel_at_period_end:
+    if sub.cancel_at_period_end and sub.status == S.TRIALING:
+        on = local_day(sub.trial_end_at, sub.customer)
+        messages.success(request, f"Your trial ends on {on}; you won't be charged.")
+    elif sub.cancel_at_period_end:
         on = local_day(sub.current_period_end, sub.customer)
         messages.success(
             request,

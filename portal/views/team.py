@@ -5,10 +5,12 @@ members `MANAGE_TEAM`; assigning and unassigning seats `MANAGE_SEATS`. The rules
 last owner, only an owner grants or touches the owner role, nobody removes themselves) are
 in provisioning.services.team; the forms only offer the owner role to owners.
 
-A new member's login has no password: it gets Django's password-reset email with the
-portal's templates, so it can set one and sign in.
+A new member's login has no password: it gets an invitation (Django's password-reset
+mechanism with the portal's invitation templates) naming who invited it to which company,
+with a link to set a password and where to sign in.
 """
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
@@ -17,6 +19,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from api.errors import DomainError, error_text
+from billing.services.documents import seller
 from customers.models import CustomerRole, CustomerUser
 from portal.access import owned_or_404, portal_view
 from portal.forms_manage import (
@@ -32,8 +35,20 @@ from provisioning.roles import Permission
 from provisioning.services.seats import seat_assign, seat_counts, seat_unassign
 from provisioning.services.team import team_member_add, team_member_remove, team_member_role_set
 
-EMAIL_TEMPLATE = "portal/registration/password_reset_email.txt"
-SUBJECT_TEMPLATE = "portal/registration/password_reset_subject.txt"
+EMAIL_TEMPLATE = "portal/team/invitation_email.txt"
+SUBJECT_TEMPLATE = "portal/team/invitation_subject.txt"
+
+
+def _invitation(me: CustomerUser, member: CustomerUser) -> dict:
+    """Who invites whom to what, for the invitation templates."""
+    name = me.user.get_full_name()
+    return {
+        "inviter": f"{name} ({me.user.email})" if name else me.user.email,
+        "company": member.customer.name,
+        "role": member.get_role_display().lower(),
+        "seller": seller()["name"],
+        "valid_days": max(1, settings.PASSWORD_RESET_TIMEOUT // 86400),
+    }
 
 
 def _bar(count) -> dict:
@@ -123,6 +138,7 @@ def member_add(request: HttpRequest) -> HttpResponse:
             use_https=request.is_secure(),
             email_template_name=EMAIL_TEMPLATE,
             subject_template_name=SUBJECT_TEMPLATE,
+            extra_email_context=_invitation(me, member),
         )
         messages.success(
             request,

@@ -10,11 +10,12 @@ from decimal import Decimal
 from django.contrib.auth.models import AnonymousUser
 from django.http import Http404
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import authentication, serializers
 from rest_framework.response import Response
 
 from api.auth import ApiKeyAuthentication, api_key_active
+from api.schema import SingleObjectAutoSchema
 from api.serializers import StrictSerializer
 from api.views import ApiViewSet, lookup_by_id_or_code
 from catalog.models import FeatureKind
@@ -37,6 +38,10 @@ class CustomerEntitlementOutputSerializer(serializers.Serializer):
     name = serializers.CharField(source="feature.name")
     kind = serializers.ChoiceField(source="feature.kind", choices=FeatureKind.choices)
     enabled = serializers.BooleanField()
+    value = serializers.SerializerMethodField(
+        help_text="As on a plan: on/off features true or false; quotas and seats their limit, "
+        "null when unlimited (false when not granted)."
+    )
     limit = serializers.IntegerField(
         allow_null=True, help_text="Quota per period or seats; null: unlimited (or on/off)."
     )
@@ -51,6 +56,14 @@ class CustomerEntitlementOutputSerializer(serializers.Serializer):
         allow_null=True, help_text="The usage period of a quota (when it has usage)."
     )
     period_end = serializers.DateTimeField(allow_null=True)
+
+    @extend_schema_field(
+        {"oneOf": [{"type": "boolean"}, {"type": "integer"}], "nullable": True}
+    )
+    def get_value(self, row) -> bool | int | None:
+        if not row.enabled or row.feature.kind == FeatureKind.BOOLEAN:
+            return row.enabled
+        return row.limit
 
     def get_usage(self, row) -> str | None:
         return number(row.usage)
@@ -197,6 +210,7 @@ class CustomerEntitlementViewSet(ApiViewSet):
     queryset = Customer.objects.none()  # for the schema; the view reads through a selector
     serializer_class = CustomerEntitlementsOutputSerializer
     pagination_class = None
+    schema = SingleObjectAutoSchema()  # one object with `results`, not a page
 
     def list(self, request, customer=None):
         found = lookup_by_id_or_code(Customer.objects.all(), customer, "external_id")

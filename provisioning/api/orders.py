@@ -5,8 +5,8 @@ import django_filters
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers
 
+from api.filters import customer_filter
 from api.views import ApiViewSet, ListRetrieveMixin
-from billing.api.credits import _id_or_code_filter
 from provisioning.models import FulfillmentStep, Order
 
 
@@ -32,7 +32,7 @@ class FulfillmentStepOutputSerializer(serializers.ModelSerializer):
 
 class OrderOutputSerializer(serializers.ModelSerializer):
     customer = serializers.SlugRelatedField(slug_field="external_id", read_only=True)
-    source_event = serializers.PrimaryKeyRelatedField(read_only=True)
+    source_event = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
     source_event_kind = serializers.SerializerMethodField()
     steps = FulfillmentStepOutputSerializer(many=True, read_only=True)
 
@@ -58,10 +58,7 @@ class OrderOutputSerializer(serializers.ModelSerializer):
 
 
 class OrderFilter(django_filters.FilterSet):
-    customer = django_filters.CharFilter(
-        method=_id_or_code_filter("customer_id", "customer__external_id"),
-        help_text="Customer id or external_id.",
-    )
+    customer = customer_filter()
 
     class Meta:
         model = Order
@@ -76,7 +73,9 @@ TAGS = ["orders"]
     retrieve=extend_schema(tags=TAGS, responses=OrderOutputSerializer),
 )
 class OrderViewSet(ListRetrieveMixin, ApiViewSet):
-    """`GET /orders/?customer=&status=&kind=` and `GET /orders/{id}/`."""
+    """Provisioning orders: what the business's systems are told to do for a customer
+    (`activate`, `change`, `suspend`, `restore`, `renew`, `cancel`, `deprovision`), with each
+    fulfillment step and its state."""
 
     queryset = Order.objects.select_related("customer", "source_event").prefetch_related("steps")
     output_serializer_class = OrderOutputSerializer

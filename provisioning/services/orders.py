@@ -184,20 +184,27 @@ def step_execute(*, step_id: int, at: datetime) -> bool:
     return True
 
 
-def _earlier_unfinished(order: Order) -> bool:
-    return (
-        Order.objects.filter(customer_id=order.customer_id, status__in=UNFINISHED)
-        .filter(
-            Q(created_at__lt=order.created_at) | Q(created_at=order.created_at, pk__lt=order.pk)
-        )
-        .exists()
+INLINE_TYPES = [key for key, step_type in STEP_TYPES.items() if step_type.inline]
+
+
+def _earlier_unfinished(order: Order, inline: bool = False) -> bool:
+    """Whether an earlier order of the customer is unfinished (`inline`: has a database step
+    not done; its outside calls may still be to come)."""
+    earlier = Order.objects.filter(customer_id=order.customer_id, status__in=UNFINISHED).filter(
+        Q(created_at__lt=order.created_at) | Q(created_at=order.created_at, pk__lt=order.pk)
     )
+    if not inline:
+        return earlier.exists()
+    if earlier.filter(status=OrderStatus.FAILED).exists():
+        return True
+    steps = FulfillmentStep.objects.filter(order__in=earlier, step_type__in=INLINE_TYPES)
+    return steps.exclude(status__in=DONE_STEPS).exists()
 
 
 @transaction.atomic
-def _order_start(order_id: int, at: datetime) -> Order:
+def _order_start(order_id: int, at: datetime, inline: bool = False) -> Order:
     order = locked(Order.objects.filter(pk=order_id)).get()
-    if order.status == OrderStatus.RECEIVED and not _earlier_unfinished(order):
+    if order.status == OrderStatus.RECEIVED and not _earlier_unfinished(order, inline):
         order.start(at=at)
         order.save()
         logger.info("order %s started", order.pk)
@@ -224,15 +231,19 @@ def _order_settle(order_id: int, at: datetime) -> Order:
     return order
 
 
-def order_run(*, order: Order, at: datetime) -> Order:
+def order_run(*, order: Order, at: datetime, inline: bool = False) -> Order:
     """Run every step of the order that can run now; complete or fail it when that is
-    decided. Safe to call concurrently and repeatedly."""
-    order = _order_start(order.pk, at)
+    decided. Safe to call concurrently and repeatedly. `inline` (right after a billing change,
+    in its process): only the steps of `INLINE_TYPES`, and the order starts once the earlier
+    orders' such steps are done; the rest is left to the worker."""
+    order = _order_start(order.pk, at, inline)
     if order.status != OrderStatus.IN_PROGRESS:
         return order
     for _ in range(50):
         done = _done_keys(order.pk)
         steps = FulfillmentStep.objects.filter(order=order).exclude(status__in=DONE_STEPS)
+        if inline:
+            steps = steps.filter(step_type__in=INLINE_TYPES)
         ready = [s.pk for s in steps.order_by("pk") if step_ready(s, done, at)]
         ran = [step_execute(step_id=pk, at=at) for pk in ready]
         if not any(ran):

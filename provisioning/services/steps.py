@@ -40,6 +40,9 @@ class StepType:
     run: object
     undo: object
     external: bool = False
+    # Run right after a billing change commits, in that process (see `sync`): database steps
+    # that send nothing outside (not `issue_api_key`, which emails the key).
+    inline: bool = True
 
 
 def _customer(step: FulfillmentStep):
@@ -168,18 +171,29 @@ def manual_approval(step, at):
 
 
 def suspend_access(step, at):
+    """A subscription is held (suspended, paused, or incomplete: its first charge failed): the
+    account is suspended, unless another subscription of the customer still pays — then only
+    the held one's entitlements go."""
     from provisioning.services.accounts import account_suspend
+    from provisioning.services.entitlements import entitlements_sync
 
-    before = _access_status(_customer(step))
+    customer = _customer(step)
+    before = _access_status(customer)
+    if has_paying_subscription(customer):
+        entitlements_sync(customer=customer, at=at)
+        return {"status_before": before, "kept": "another subscription is live"}
     if before == "active":
-        account_suspend(customer=_customer(step), at=at)
+        account_suspend(customer=customer, at=at)
     return {"status_before": before}
 
 
 def suspend_access_undo(step, at):
     from provisioning.services.accounts import account_restore
+    from provisioning.services.entitlements import entitlements_sync
 
-    if step.result.get("status_before") == "active":
+    if step.result.get("kept"):
+        entitlements_sync(customer=_customer(step), at=at)
+    elif step.result.get("status_before") == "active":
         account_restore(customer=_customer(step), at=at)
 
 
@@ -320,12 +334,12 @@ STEP_TYPES: dict[str, StepType] = {
     "create_account": StepType(create_account, create_account_undo),
     "grant_entitlements": StepType(grant_entitlements, grant_entitlements_undo),
     "assign_seats": StepType(assign_seats, assign_seats_undo),
-    "issue_api_key": StepType(issue_api_key, issue_api_key_undo),
+    "issue_api_key": StepType(issue_api_key, issue_api_key_undo, inline=False),
     "manual_approval": StepType(manual_approval, no_undo),
     "suspend_access": StepType(suspend_access, suspend_access_undo),
     "restore_access": StepType(restore_access, restore_access_undo),
     "schedule_deprovision": StepType(schedule_deprovision, schedule_deprovision_undo),
     "deprovision": StepType(deprovision, no_undo),
-    "call_http": StepType(call_http, call_http_undo, external=True),
-    "send_email": StepType(send_email, no_undo, external=True),
+    "call_http": StepType(call_http, call_http_undo, external=True, inline=False),
+    "send_email": StepType(send_email, no_undo, external=True, inline=False),
 }

@@ -13,9 +13,9 @@ from datetime import datetime, timedelta
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
-from billing.models import BillingEvent, Subscription
+from billing.models import BillingEvent, Subscription, SubscriptionStatus
 from provisioning.models import CustomerAccess, EventCursor, Order, OrderKind
-from provisioning.services.orders import UNFINISHED, locked, order_create
+from provisioning.services.orders import OPEN, UNFINISHED, locked, order_create, order_run
 from provisioning.services.steps import has_paying_subscription
 
 logger = logging.getLogger("provisioning.sync")
@@ -34,7 +34,21 @@ EVENT_ORDERS = {
     "subscription.changed": OrderKind.CHANGE,
     "subscription.renewed": OrderKind.RENEW,
     "subscription.canceled": OrderKind.CANCEL,
+    # its first charge failed: held like a suspended one; paid, it is
+    # `subscription.activated` again; expired, it ends as a canceled one does
+    "subscription.incomplete": OrderKind.SUSPEND,
+    "subscription.incomplete_expired": OrderKind.CANCEL,
 }
+# Handled in the process that made them, right after their commit (`billing_event_apply`):
+# subscription changes. Not `invoice.paid` (bill runs finalize many invoices at once; a paid
+# incomplete subscription says `subscription.activated`).
+INLINE_KINDS = (
+    *(kind for kind in EVENT_ORDERS if kind.startswith("subscription.")),
+    "subscription.addon",
+    "subscription_addon.",
+)
+NOT_PAID = (SubscriptionStatus.INCOMPLETE, SubscriptionStatus.INCOMPLETE_EXPIRED)
+INLINE_LIMIT = 200  # unread events of one customer: more, and the worker is left to it
 
 
 def event_order_kind(event: BillingEvent) -> str | None:
@@ -70,6 +84,8 @@ def billing_event_handle(*, event: BillingEvent, at: datetime) -> Order | None:
     if event.kind == "invoice.paid" and not _activation_needed(event):
         return None
     sub = _subscription(event)
+    if event.kind == "subscription.activated" and sub is not None and sub.status in NOT_PAID:
+        return None  # its first charge failed meanwhile: granted when paid (activated again)
     if sub is None and event.kind == "invoice.paid":
         sub = (
             Subscription.objects.filter(customer_id=event.customer_id)
@@ -85,6 +101,37 @@ def billing_event_handle(*, event: BillingEvent, at: datetime) -> Order | None:
         subscription=sub,
         payload={"event": event.kind, **{k: v for k, v in event.payload.items() if k != "lines"}},
     )
+
+
+def billing_event_apply(*, event_id: int, at: datetime) -> list[Order]:
+    """Right after a billing change commits, in its process (registered in `apps`): make the
+    orders of the customer's events up to this one that the consumer has not read yet (in
+    order), then run the customer's open orders' database steps, so `/access/check` answers
+    for the new state at once; outside calls stay for the worker. The consumer reading the
+    events later finds their orders made (one per event and kind): nothing is done twice.
+    Nothing is done here when the consumer is far behind on this customer."""
+    customer_id = (
+        BillingEvent.objects.filter(pk=event_id).values_list("customer_id", flat=True).first()
+    )
+    if customer_id is None:
+        return []
+    cursor = EventCursor.objects.filter(consumer=CONSUMER).first()
+    read_up_to = cursor.last_event_id if cursor else 0
+    missed = list(_pending(cursor, at)) if cursor else []
+    unread = (
+        BillingEvent.objects.filter(customer_id=customer_id, pk__lte=event_id)
+        .filter(Q(pk__gt=read_up_to) | Q(pk__in=missed))
+        .select_related("customer")
+        .order_by("pk")
+    )
+    events = list(unread[: INLINE_LIMIT + 1])
+    if len(events) > INLINE_LIMIT:
+        return []
+    with transaction.atomic():
+        for event in events:
+            billing_event_handle(event=event, at=at)
+    orders = Order.objects.filter(customer_id=customer_id, status__in=OPEN)
+    return [order_run(order=o, at=at, inline=True) for o in orders.order_by("created_at", "pk")]
 
 
 def _cursor_locked() -> EventCursor:

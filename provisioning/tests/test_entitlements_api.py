@@ -74,6 +74,7 @@ def test_entitlements_with_usage_and_remaining(api, cat, customer):
         "name": "api_quota",
         "kind": "quota",
         "enabled": True,
+        "value": 2000,
         "limit": 2000,
         "usage": "120",
         "remaining": "1880",
@@ -86,7 +87,7 @@ def test_entitlements_with_usage_and_remaining(api, cat, customer):
     ] == customer.sub.current_period_start.isoformat().replace("+00:00", "Z")
     assert (rows["editor_seats"]["limit"], rows["editor_seats"]["usage"]) == (2, "1")
     assert rows["editor_seats"]["remaining"] == "1"
-    assert rows["sso"]["enabled"] is False
+    assert (rows["sso"]["enabled"], rows["sso"]["value"]) == (False, False)
     assert (rows["sso"]["usage"], rows["sso"]["remaining"]) == (None, None)
 
 

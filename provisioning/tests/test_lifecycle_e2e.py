@@ -25,14 +25,14 @@ from django.utils import timezone
 from django_q.models import OrmQ
 from django_q.tasks import async_task
 
-from billing.models import BillingEvent, DunningCampaign, Invoice, Subscription
+from billing.models import BillingEvent, DunningCampaign, DunningCase, Invoice, Subscription
 from billing.services.changes import subscription_change
 from billing.services.dunning_jobs import dunning_run
 from billing.services.payment_methods import payment_method_attach
 from billing.services.payments import payment_collect
 from billing.services.subscriptions import subscription_cancel, subscription_create
 from billing.tests import factories
-from billing.tests.payment_helpers import customer_with_card
+from billing.tests.payment_helpers import customer_with_card, renewal_invoice
 from catalog.models import Entitlement
 from catalog.tests import factories as catalog_factories
 from provisioning.models import (
@@ -261,11 +261,46 @@ def test_sign_up_pay_provisioned_within_seconds_then_upgrade_and_cancel(cluster,
     ]
 
 
+def test_a_declined_first_charge_is_incomplete_without_access_until_paid(cluster, plans):
+    customer, sub = signed_up(plans[0], token="tok_chargeDeclinedInsufficientFunds")  # noqa: S106
+    # provisioned when the create call returned (see test_access_on_commit.py), then the
+    # worker's charge declines: incomplete, its access suspended
+    wait_for(lambda: Subscription.objects.get(pk=sub.pk).status == "incomplete", 20, "incomplete")
+    wait_for(lambda: access_status(customer) == "suspended", 15, "the suspension")
+    assert not DunningCase.objects.filter(customer=customer).exists()
+    settle(customer)
+    method = payment_method_attach(
+        customer=customer, gateway="sandbox", token="tok_visa", make_default=True, at=timezone.now()
+    )
+    invoice = Invoice.objects.get(pk=sub.first_invoice_id)
+    assert payment_collect(invoice=invoice, at=timezone.now(), method=method).status == "succeeded"
+    assert Subscription.objects.get(pk=sub.pk).status == "active"
+    wait_for(lambda: access_status(customer) == "active", 15, "the access granted again")
+    assert access_check(feature_code="sso", customer=customer, at=timezone.now()).allowed
+    settle(customer)
+    kinds = Order.objects.filter(customer=customer).order_by("pk").values_list("kind", "status")
+    assert list(kinds) == [
+        ("activate", "completed"),
+        ("suspend", "completed"),
+        ("activate", "completed"),
+    ]
+
+
 def test_payment_fails_dunning_suspends_then_a_new_card_restores(cluster, plans):
     DunningCampaign.objects.filter(code="default").update(final_action="suspend")
-    customer, sub = signed_up(plans[0], token="tok_chargeDeclinedInsufficientFunds")  # noqa: S106
+    customer, sub = signed_up(plans[0])
+    wait_for(lambda: Invoice.objects.get(pk=sub.first_invoice_id).status == "paid", 20, "paid")
+    settle(customer)
+    payment_method_attach(
+        customer=customer,
+        gateway="sandbox",
+        token="tok_chargeDeclinedInsufficientFunds",  # noqa: S106
+        make_default=True,
+        at=timezone.now(),
+    )
+    renewal_invoice(sub, at=timezone.now())  # a renewal's charge declines: dunning
     wait_for(lambda: Subscription.objects.get(pk=sub.pk).status == "past_due", 20, "past due")
-    wait_for(lambda: access_status(customer) == "active", 15, "activation")  # past_due pays
+    assert access_status(customer) == "active"  # past due keeps access
     settle(customer)
     now = timezone.now()
     for day in (1, 3, 5, 7, 8):

@@ -318,6 +318,16 @@ def test_orders_api_lists_and_shows_orders_with_steps(api, paying):
     assert api.get("/api/v1/orders/999999/").status_code == 404
 
 
+@pytest.mark.urls("provisioning.tests.test_orders")
+def test_orders_api_filters_by_customer_id_or_external_id(api, paying):
+    order = orders.order_create(customer=paying, kind="activate", at=AT)
+    orders.order_create(customer=factories.customer(external_id="other"), kind="suspend", at=AT)
+    for value in (str(paying.pk), "acme"):
+        rows = api.get("/api/v1/orders/", {"customer": value}).json()["results"]
+        assert [r["id"] for r in rows] == [order.pk]
+    assert api.get("/api/v1/orders/", {"customer": "nobody"}).json()["results"] == []
+
+
 def test_admin_module_loads_and_validates_workflows():
     from provisioning.admin_orders import WorkflowForm
 

@@ -11,6 +11,7 @@ from billing.services.documents import money as money_text
 from provisioning.models import DriftKind
 from reports.selectors import (
     DayCounts,
+    bill_runs_recent,
     churn_recent,
     drift_latest,
     invoices_overdue,
@@ -30,6 +31,7 @@ DASHBOARD_PERMISSIONS = {
     "invoices": "billing.view_invoice",
     "orders": "provisioning.view_order",
     "drift": "provisioning.view_driftauditrun",
+    "bill_runs": "billing.view_billrun",
 }
 
 CHART_HEIGHT = 80
@@ -131,5 +133,7 @@ def staff_dashboard(context) -> dict:
     if can["drift"]:
         result["drift"] = drift_latest()
         result["drift_kinds"] = [(DriftKind(k).label, n) for k, n in result["drift"].by_kind]
+    if can["bill_runs"]:
+        result["bill_runs"] = bill_runs_recent(at=at)
     result["can_find_customers"] = user.has_perm("customers.view_customer")
     return result

@@ -4,11 +4,17 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from api.errors import DomainError
 from billing.services.bill_runs import bill_run_execute
+
+BAR = 30
 
 
 class Command(BaseCommand):
-    help = "Bill everything due by --as-of (default now; past or future for a simulation)."
+    help = (
+        "Bill everything due by --as-of (default now; past or future for a simulation), in "
+        "this process, with a progress bar on stderr."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--as-of", help="ISO 8601 instant, e.g. 2027-02-01T00:00:00Z")
@@ -24,15 +30,26 @@ class Command(BaseCommand):
             when = parsed
 
         def progress(run):
+            total = max(run.customers_total, run.customers_seen, 1)
+            filled = BAR * run.customers_seen // total
             self.stderr.write(
-                f"  {run.customers_seen} customers, {run.invoices_created} "
-                f"invoices, {run.lines_created} lines"
+                f"\r  [{'#' * filled}{'.' * (BAR - filled)}] {run.customers_seen}/{total} "
+                f"customers, {run.invoices_created} invoices, {run.lines_created} lines, "
+                f"{run.customers_failed} failed",
+                ending="",
             )
 
         started = datetime.now(tz=timezone.get_current_timezone())
-        run = bill_run_execute(as_of=when, at=timezone.now(), progress=progress)
+        try:
+            run = bill_run_execute(as_of=when, at=timezone.now(), progress=progress)
+        except DomainError as exc:
+            raise CommandError(exc.message) from exc
+        self.stderr.write("")
         seconds = (datetime.now(tz=started.tzinfo) - started).total_seconds()
         self.stdout.write(
-            f"Bill run #{run.pk} as of {when.isoformat()}: {run.customers_seen} customers, "
-            f"{run.invoices_created} invoices, {run.lines_created} lines in {seconds:.1f} s."
+            f"Bill run #{run.pk} as of {when.isoformat()}: {run.status}, {run.customers_seen} "
+            f"customers, {run.invoices_created} invoices, {run.lines_created} lines in "
+            f"{seconds:.1f} s."
         )
+        for failure in run.failures.all():
+            self.stderr.write(f"  failed: {failure.customer_external_id}: {failure.error}")

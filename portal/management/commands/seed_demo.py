@@ -7,7 +7,9 @@ top app because the demo will grow to use every app (subscriptions, portal users
 import os
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -87,7 +89,8 @@ PLANS = [
         "currency": "EUR",
         "amount": "12.00",
         "trial_days": 14,
-        "entitlements": [("seats", 10), ("storage_quota", 1000), ("priority_support", False)],
+        # A seats limit is per unit bought: 1, so quantity 5 is 5 seats.
+        "entitlements": [("seats", 1), ("storage_quota", 1000), ("priority_support", False)],
         "charges": [
             (
                 "storage_gb",
@@ -178,7 +181,9 @@ CUSTOMERS = [  # external_id, name, country, timezone, currency, city
 
 DEMO_CARDS = {"massive": "tok_visa", "dunder": "tok_chargeDeclinedInsufficientFunds"}
 # external_id → (plan, quantity, API calls used): started 10 days ago; massive's card pays,
-# dunder's declines (dunning), soylent is in its trial, acme has no card (invoice open).
+# dunder's declines (once the worker charges it, its new subscription is incomplete: no access
+# until paid, expired after SUBSCRIPTION_INCOMPLETE_HOURS), soylent is in its trial, acme has
+# no card (invoice open).
 DEMO_SUBSCRIPTIONS = {
     "massive": ("api-growth", 1, 900),
     "dunder": ("api-starter", 1, 300),
@@ -187,10 +192,43 @@ DEMO_SUBSCRIPTIONS = {
 }
 
 
+def base_url(host: str) -> str:
+    """runserver's addrport → the URL to open: "8080" → http://127.0.0.1:8080, "0.0.0.0:80"
+    → http://127.0.0.1:80 (any address: this machine), "[::]:8000" → http://[::1]:8000."""
+    host = host.strip() or "127.0.0.1:8000"
+    if host.isdigit():
+        host = f"127.0.0.1:{host}"
+    address, _, port = host.rpartition(":")
+    if not address:
+        address, port = port, "8000"
+    address = {"0.0.0.0": "127.0.0.1", "0": "127.0.0.1", "[::]": "[::1]"}.get(address, address)  # noqa: S104
+    return f"http://{address}:{port}"
+
+
+def emails_destination() -> str:
+    """Where the server's emails go, said without credentials."""
+    backend = settings.EMAIL_BACKEND.rsplit(".", 2)[-2]
+    if backend == "filebased":
+        return f"written as files to {Path(settings.EMAIL_FILE_PATH).resolve()}/"
+    if backend == "console":
+        return "printed by the worker on this terminal"
+    return f"sent through the {backend} backend ({settings.EMAIL_HOST or 'no host'})"
+
+
 class Command(BaseCommand):
     help = "Load the demo catalog, customers and an admin user (safe to run again)."
 
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--host",
+            default="127.0.0.1:8000",
+            help="Where the server listens (runserver's addrport, as `make run HOST=`): the "
+            "printed links point there.",
+        )
+
     def handle(self, *args, **options):
+        self.base_url = base_url(options["host"])
+        self.emails = emails_destination()  # the server's, before the seed holds its own
         # The demo customers' welcome and key emails are kept, not printed over the output.
         with override_settings(EMAIL_BACKEND=HELD_EMAIL), transaction.atomic():
             self._seed()
@@ -329,12 +367,14 @@ class Command(BaseCommand):
         user_model = get_user_model()
         if not user_model.objects.filter(username=username).exists():
             user_model.objects.create_superuser(username, f"{username}@example.com", password)
-            self.stdout.write(
-                f"Admin login: {username} / {password} at http://127.0.0.1:8000/admin/"
-            )
+            self.stdout.write(f"Admin login: {username} / {password} at {self.base_url}/admin/")
         else:
             self.stdout.write(
                 f"Admin login: {username} (password as first set; demo default "
-                f"{password}) at http://127.0.0.1:8000/admin/"
+                f"{password}) at {self.base_url}/admin/"
             )
-        self.stdout.write(f"Portal demo users: owner@<customer>.example / {DEMO_OWNER_PASSWORD}")
+        self.stdout.write(
+            f"Portal demo users: owner@<customer>.example / {DEMO_OWNER_PASSWORD} at "
+            f"{self.base_url}/portal/ (API docs: {self.base_url}/api/docs/)"
+        )
+        self.stdout.write(f"Emails: {self.emails}")
