@@ -16,19 +16,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from api.schema import ERROR_TYPES
 from api.tests.schema_check import assert_declared, assert_error_body
 from config.wsgi import application
-
-ERROR_TYPES = {
-    "invalid_request",
-    "authentication",
-    "permission",
-    "not_found",
-    "conflict",
-    "state",
-    "rate_limit",
-    "gateway",
-}
 
 schema = schemathesis.openapi.from_wsgi("/api/schema/", application)
 

@@ -32,11 +32,10 @@ from billing.models import (
     SubscriptionStatus,
 )
 from billing.services.charges import due_before_period, due_charges_apply, subscription_due_charges
-from billing.services.events import Actor
+from billing.services.events import Actor, subscription_event_record
 from billing.services.proration import terms_close
 from billing.services.subscriptions import (
     _locked,
-    _record,
     addons_errors,
     addons_one_time_lines,
     addons_open,
@@ -265,7 +264,7 @@ def subscription_change(
                     }
                     for change in changes
                 ]
-            _record(
+            subscription_event_record(
                 kind,
                 sub,
                 at,

@@ -186,3 +186,15 @@ def billing_event_record(
         raise
     _handlers_on_commit(event)
     return event
+
+
+def subscription_event_record(kind: str, sub, at: datetime, actor: Actor = None, **payload):
+    """A subscription's event, its plan code and new status in the payload."""
+    return billing_event_record(
+        kind=kind,
+        subject=sub,
+        at=at,
+        actor=actor,
+        customer=sub.customer,
+        payload={"plan": sub.plan.code, "status": sub.status, **payload},
+    )

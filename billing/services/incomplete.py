@@ -14,7 +14,7 @@ from django.conf import settings
 
 from billing.models import Invoice, InvoiceLine, Payment, PaymentSource, Subscription
 from billing.models import SubscriptionStatus as S
-from billing.services.events import Actor, billing_event_record
+from billing.services.events import Actor, subscription_event_record
 
 
 def incomplete_hours() -> timedelta:
@@ -30,17 +30,6 @@ def _first_of(invoice_id: int, statuses: list[str]) -> list[Subscription]:
     )
 
 
-def _event(kind: str, sub: Subscription, at: datetime, actor: Actor, **payload) -> None:
-    billing_event_record(
-        kind=kind,
-        subject=sub,
-        at=at,
-        actor=actor,
-        customer=sub.customer,
-        payload={"plan": sub.plan.code, "status": sub.status, **payload},
-    )
-
-
 def subscriptions_first_charge_failed(
     *, invoice: Invoice, payment: Payment, at: datetime, code: str, actor: Actor = None
 ) -> list[Subscription]:
@@ -53,7 +42,7 @@ def subscriptions_first_charge_failed(
     for sub in subs:
         sub.mark_incomplete()
         sub.save()
-        _event(
+        subscription_event_record(
             "subscription.incomplete",
             sub,
             at,
@@ -84,5 +73,5 @@ def subscriptions_first_invoice_paid(
     for sub in subs:
         sub.complete()
         sub.save()
-        _event("subscription.activated", sub, at, actor, from_incomplete=True)
+        subscription_event_record("subscription.activated", sub, at, actor, from_incomplete=True)
     return subs

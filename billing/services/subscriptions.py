@@ -16,7 +16,7 @@ from billing.services.charges import (
     due_charges_apply,
     subscription_due_charges,
 )
-from billing.services.events import Actor, billing_event_record
+from billing.services.events import Actor, subscription_event_record
 from billing.services.invoicing import invoice_create, invoice_finalize, pending_lines
 from billing.services.proration import terms_close
 from billing.services.usage_billing import usage_aggregates_end
@@ -48,17 +48,6 @@ ADVANCE_FIELDS = [
     "cancel_comment",
     "updated_at",
 ]
-
-
-def _record(kind: str, sub: Subscription, at: datetime, actor: Actor = None, **payload) -> None:
-    billing_event_record(
-        kind=kind,
-        subject=sub,
-        at=at,
-        actor=actor,
-        customer=sub.customer,
-        payload={"plan": sub.plan.code, "status": sub.status, **payload},
-    )
 
 
 def _new_errors(
@@ -260,7 +249,7 @@ def subscription_create(
     )
     InvoiceLine.objects.bulk_create(addons_one_time_lines(sub, [(r, r.quantity) for r in rows]))
     payload = {"addons": [{"addon": r.addon.code, "quantity": r.quantity} for r in rows]}
-    _record("subscription.created", sub, at, actor, **(payload if rows else {}))
+    subscription_event_record("subscription.created", sub, at, actor, **(payload if rows else {}))
     # Backdated: creation bills only the first period (invoiced now); bill runs catch up.
     first = periods.first_period(schedule)
     first_due = first.end - timedelta(microseconds=1) if plan.pay_in_advance else first.end
@@ -303,7 +292,7 @@ def _apply_scheduled_change(sub: Subscription, as_of: datetime, actor: Actor) ->
         on=boundary,
     )
     sub.scheduled_plan, sub.scheduled_quantity = None, None
-    _record(
+    subscription_event_record(
         "subscription.changed",
         sub,
         boundary,
@@ -334,7 +323,7 @@ def subscription_advance(
     if sub.status == S.PENDING and sub.start_at <= as_of:
         if sub.trial_end_at and sub.trial_end_at > sub.start_at:
             sub.start_trial()
-            _record(
+            subscription_event_record(
                 "subscription.trial_started",
                 sub,
                 sub.start_at,
@@ -343,17 +332,19 @@ def subscription_advance(
             )
         else:
             sub.activate()
-            _record("subscription.activated", sub, sub.start_at, actor)
+            subscription_event_record("subscription.activated", sub, sub.start_at, actor)
     if sub.status == S.TRIALING and sub.trial_end_at <= as_of and sub.cancel_at_period_end:
         end = sub.trial_end_at  # canceled for the trial's end: it ends, nothing is billed
         sub.cancel(at=end)
         addons_end(sub, end)
-        _record(
+        subscription_event_record(
             "subscription.canceled", sub, end, actor, reason=sub.cancel_reason, at_period_end=True
         )
     if sub.status == S.TRIALING and sub.trial_end_at <= as_of:
         sub.activate()
-        _record("subscription.activated", sub, sub.trial_end_at, actor, trial_converted=True)
+        subscription_event_record(
+            "subscription.activated", sub, sub.trial_end_at, actor, trial_converted=True
+        )
     # Suspended (dunning): neither renewed nor billed until restored; only a cancellation
     # scheduled for the end of its period still ends it.
     held = sub.status == S.SUSPENDED and not (
@@ -368,7 +359,7 @@ def subscription_advance(
         end = sub.current_period_end
         sub.cancel(at=end)
         addons_end(sub, end)
-        _record(
+        subscription_event_record(
             "subscription.canceled", sub, end, actor, reason=sub.cancel_reason, at_period_end=True
         )
     else:
@@ -376,7 +367,7 @@ def subscription_advance(
         previous_start = sub.current_period_start
         sub.set_period(periods.period_containing(sub.schedule, max(as_of, sub.start_at)))
         if previous_start is not None and sub.current_period_start > previous_start:
-            _record(
+            subscription_event_record(
                 "subscription.renewed",
                 sub,
                 sub.current_period_start,
@@ -445,7 +436,7 @@ def subscription_cancel(
         sub.canceled_at = at
         sub.cancel_reason, sub.cancel_comment = reason, comment
         sub.save()
-        _record(
+        subscription_event_record(
             "subscription.cancel_scheduled",
             sub,
             at,
@@ -464,7 +455,7 @@ def subscription_cancel(
     usage_aggregates_end(subscription=sub, at=at)
     sub.save()
     InvoiceLine.objects.bulk_create(lines)
-    _record(
+    subscription_event_record(
         "subscription.canceled",
         sub,
         at,
@@ -498,7 +489,7 @@ def subscription_cancel_undo(
     sub.canceled_at = None
     sub.cancel_reason, sub.cancel_comment = "", ""
     sub.save()
-    _record("subscription.cancel_undone", sub, at, actor, reason=reason)
+    subscription_event_record("subscription.cancel_undone", sub, at, actor, reason=reason)
     return sub
 
 
@@ -513,7 +504,7 @@ def subscription_pause(
         )
     sub.pause(at=at)
     sub.save()
-    _record("subscription.paused", sub, at, actor)
+    subscription_event_record("subscription.paused", sub, at, actor)
     return sub
 
 
@@ -525,5 +516,5 @@ def subscription_resume(
     sub.resume()
     billing_restart(sub, at)
     sub.save()
-    _record("subscription.resumed", sub, at, actor)
+    subscription_event_record("subscription.resumed", sub, at, actor)
     return sub

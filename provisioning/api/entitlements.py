@@ -57,9 +57,7 @@ class CustomerEntitlementOutputSerializer(serializers.Serializer):
     )
     period_end = serializers.DateTimeField(allow_null=True)
 
-    @extend_schema_field(
-        {"oneOf": [{"type": "boolean"}, {"type": "integer"}], "nullable": True}
-    )
+    @extend_schema_field({"oneOf": [{"type": "boolean"}, {"type": "integer"}], "nullable": True})
     def get_value(self, row) -> bool | int | None:
         if not row.enabled or row.feature.kind == FeatureKind.BOOLEAN:
             return row.enabled

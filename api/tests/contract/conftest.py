@@ -87,9 +87,10 @@ class Worker:
 RUNNING: list[Worker] = []
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def worker(django_db_setup, django_db_blocker, tmp_path_factory):
-    """A real django-q2 worker for the whole session (started by the first test needing it)."""
+    """A real django-q2 worker for this suite (started by the first test needing it, stopped
+    after the suite's last test, so it never runs beside the rest of the test session)."""
     with django_db_blocker.unblock():
         started = Worker(tmp_path_factory.mktemp("qcluster") / "qcluster.log")
     RUNNING.append(started)
