@@ -252,17 +252,23 @@ def invoice_email_recipients(invoice: Invoice) -> list[str]:
     return recipients
 
 
-def invoice_email_build(invoice: Invoice) -> EmailMessage:
-    context = invoice_pdf_context(invoice=invoice)
+def _invoice_message(invoice: Invoice, *, subject: str, template: str, context: dict):
+    """A mail to the invoice's recipients, from the seller, with the invoice's PDF."""
     message = EmailMessage(
-        subject=f"Invoice {invoice.number} from {context['seller']['name']}",
-        body=render_to_string(EMAIL_TEMPLATE, context),
+        subject=subject,
+        body=render_to_string(template, context),
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=invoice_email_recipients(invoice),
         reply_to=[context["seller"]["email"]] if context["seller"]["email"] else None,
     )
     message.attach(invoice_pdf_filename(invoice), invoice_pdf(invoice=invoice), "application/pdf")
     return message
+
+
+def invoice_email_build(invoice: Invoice) -> EmailMessage:
+    context = invoice_pdf_context(invoice=invoice)
+    subject = f"Invoice {invoice.number} from {context['seller']['name']}"
+    return _invoice_message(invoice, subject=subject, template=EMAIL_TEMPLATE, context=context)
 
 
 def invoice_email_send(*, invoice_id: int, resend: bool = False) -> None:
@@ -331,15 +337,8 @@ def invoice_paid_with(invoice: Invoice) -> str:
 
 def invoice_receipt_build(invoice: Invoice) -> EmailMessage:
     context = {**invoice_pdf_context(invoice=invoice), "paid_with": invoice_paid_with(invoice)}
-    message = EmailMessage(
-        subject=f"Receipt: invoice {invoice.number} from {context['seller']['name']} is paid",
-        body=render_to_string(RECEIPT_TEMPLATE, context),
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=invoice_email_recipients(invoice),
-        reply_to=[context["seller"]["email"]] if context["seller"]["email"] else None,
-    )
-    message.attach(invoice_pdf_filename(invoice), invoice_pdf(invoice=invoice), "application/pdf")
-    return message
+    subject = f"Receipt: invoice {invoice.number} from {context['seller']['name']} is paid"
+    return _invoice_message(invoice, subject=subject, template=RECEIPT_TEMPLATE, context=context)
 
 
 def invoice_receipt_send(*, invoice_id: int) -> None:

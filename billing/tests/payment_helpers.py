@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from django.db import transaction
 
-from billing.models import InvoiceLine, LineKind
+from billing.models import InvoiceLine, LineKind, Payment
 from billing.services.invoicing import invoice_create, invoice_finalize
 from billing.services.payment_methods import payment_method_attach
 from billing.tests import factories
@@ -56,3 +56,19 @@ def renewal_invoice(sub, at=AT, amount="30.00"):
     with transaction.atomic():
         invoice = invoice_create(customer=sub.customer, currency=sub.currency, lines=[line], at=at)
         return invoice_finalize(invoice=invoice, at=at)
+
+
+def failed(invoice, source="automatic", code="insufficient_funds", at=AT) -> Payment:
+    """A failed card payment of the invoice, recorded as the gateway would have left it."""
+    return Payment.objects.create(
+        customer=invoice.customer,
+        invoice=invoice,
+        currency=invoice.currency,
+        amount=invoice.amount_due,
+        status="failed",
+        source=source,
+        kind="card",
+        failure_code=code,
+        created_at=at,
+        failed_at=at,
+    )

@@ -15,12 +15,12 @@ from billing.models import (
     Invoice,
     InvoiceLine,
     LineKind,
-    Payment,
     Subscription,
 )
 from billing.services import dunning, dunning_jobs, payments
 from billing.services.invoicing import invoice_create, invoice_finalize, invoice_mark_paid
 from billing.tests import factories
+from billing.tests.payment_helpers import failed
 
 pytestmark = pytest.mark.django_db
 AT = datetime(2027, 3, 1, 12, tzinfo=UTC)
@@ -39,21 +39,6 @@ def invoice(sub):
     # subscription makes it incomplete instead: test_incomplete.py).
     Subscription.objects.filter(pk=sub.pk).update(first_invoice=None)
     return Invoice.objects.get(customer=sub.customer)
-
-
-def failed(invoice, source="automatic", code="insufficient_funds", at=AT) -> Payment:
-    return Payment.objects.create(
-        customer=invoice.customer,
-        invoice=invoice,
-        currency=invoice.currency,
-        amount=invoice.amount_due,
-        status="failed",
-        source=source,
-        kind="card",
-        failure_code=code,
-        created_at=at,
-        failed_at=at,
-    )
 
 
 def fail(invoice, at=AT, **kwargs) -> DunningCase | None:

@@ -5,29 +5,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from billing.models import BillingEvent, Invoice, InvoiceLine, Payment, Subscription
+from billing.models import BillingEvent, Invoice, InvoiceLine, Subscription
 from billing.services import dunning, dunning_jobs
 from billing.services.bill_runs import bill_run_execute
 from billing.tests import factories
+from billing.tests.payment_helpers import failed
 
 pytestmark = pytest.mark.django_db
 AT = datetime(2027, 3, 1, 12, tzinfo=UTC)
 DAY = timedelta(days=1)
-
-
-def failed(invoice, source: str, at: datetime) -> Payment:
-    return Payment.objects.create(
-        customer=invoice.customer,
-        invoice=invoice,
-        currency=invoice.currency,
-        amount=invoice.amount_due,
-        status="failed",
-        source=source,
-        kind="card",
-        failure_code="insufficient_funds",
-        created_at=at,
-        failed_at=at,
-    )
 
 
 @pytest.fixture
@@ -37,12 +23,12 @@ def suspended():
     Subscription.objects.filter(pk=sub.pk).update(first_invoice=None)  # chased as a renewal
     invoice = Invoice.objects.get(customer=customer)
     case = dunning.dunning_payment_failed(
-        invoice=invoice, payment=failed(invoice, "automatic", AT), at=AT
+        invoice=invoice, payment=failed(invoice, "automatic", at=AT), at=AT
     )
     for days in (1, 3, 5, 7):
         at = AT + days * DAY
         dunning.dunning_payment_failed(
-            invoice=invoice, payment=failed(invoice, "dunning", at), at=at
+            invoice=invoice, payment=failed(invoice, "dunning", at=at), at=at
         )
     assert dunning_jobs.dunning_final_action(case_id=case.pk, at=AT + 7 * DAY)
     sub.refresh_from_db()
