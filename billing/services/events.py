@@ -166,25 +166,24 @@ def billing_event_record(
         dedupe_key=dedupe_key,
     )
     _consumers_queue_on_commit()
+    buffered = _buffer.get() if dedupe_key is None else None
+    if buffered is not None:
+        buffered.append(event)  # saved with its batch; in-process handlers skip bill runs
+    elif dedupe_key is None:
+        event.save()
+    else:
+        try:
+            with transaction.atomic():
+                event.save()
+        except IntegrityError:
+            if BillingEvent.objects.filter(dedupe_key=dedupe_key).exists():
+                return None  # recorded before: no follow-up task or handler either
+            raise
     if kind in EVENT_TASKS:
         task = partial(async_task, EVENT_TASKS[kind], invoice_id=subject.pk)
         transaction.on_commit(task, robust=True)
-    if dedupe_key is None:
-        buffered = _buffer.get()
-        if buffered is None:
-            event.save()
-            _handlers_on_commit(event)
-        else:
-            buffered.append(event)
-        return event
-    try:
-        with transaction.atomic():
-            event.save()
-    except IntegrityError:
-        if BillingEvent.objects.filter(dedupe_key=dedupe_key).exists():
-            return None
-        raise
-    _handlers_on_commit(event)
+    if buffered is None:
+        _handlers_on_commit(event)
     return event
 
 
