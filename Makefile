@@ -2,6 +2,8 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1:8000
+# Development defaults: DEBUG on (a production deployment leaves it unset, see README).
+export DEBUG ?= true
 # `make run` writes emails (invoice PDFs attached) as files here instead of to the terminal.
 EMAILS ?= build/emails
 
