@@ -9,6 +9,7 @@ from django.db import connection
 
 from api.services import api_key_create
 from api.tests.schema_check import StrictAPIClient
+from api.throttling import throttle_counters_reset
 from billing.defaults import payment_defaults_ensure
 from reports.staff_groups import sync_staff_groups
 
@@ -35,6 +36,12 @@ def migration_data(request):
 @pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def api_rate_limits_fresh():
+    """Each test starts with no API request counted (the limits stay on)."""
+    throttle_counters_reset()
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from rest_framework import authentication, exceptions, permissions
 
 from api.models import ApiKey
 from api.services import api_key_hash
+from api.throttling import auth_failure_count, auth_failures_check
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
@@ -56,6 +57,17 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         header = authentication.get_authorization_header(request).decode("latin-1").split()
         if not header:
             return None
+        # An address over its limit of failures gets 429 before any key is looked up, so the
+        # answer tells nothing about the key (api/throttling.py).
+        auth_failures_check(request)
+        try:
+            return AnonymousUser(), self.key_for(header)
+        except exceptions.AuthenticationFailed:
+            auth_failure_count(request)
+            raise
+
+    def key_for(self, header: list[str]) -> ApiKey:
+        """The active key the header's words name; AuthenticationFailed otherwise."""
         if len(header) != 2 or header[0] != self.keyword:
             raise exceptions.AuthenticationFailed(
                 "Use the header `Authorization: Bearer <secret key>`.", code="malformed_header"
@@ -73,7 +85,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         now = timezone.now()
         if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
             ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
-        return AnonymousUser(), key
+        return key
 
     def authenticate_header(self, request) -> str:
         return self.keyword

@@ -5,6 +5,7 @@ field error when validation found several.
 """
 
 import logging
+import math
 
 from django.conf import settings
 from django.core import exceptions as django_exceptions
@@ -144,8 +145,8 @@ def exception_handler(exc, context):
         response = Response(error_body(error_type, code, str(exc.detail)), status=code_status)
         if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
             response["WWW-Authenticate"] = "Bearer"
-        if isinstance(exc, exceptions.Throttled) and exc.wait:
-            response["Retry-After"] = str(int(exc.wait))
+        if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+            response["Retry-After"] = str(max(1, math.ceil(exc.wait)))  # whole seconds
         return response
     logger.exception("unhandled error in API view", exc_info=exc)
     return Response(

@@ -5,6 +5,7 @@ error answers it can give (one `Error` component), the `Idempotency-Key` header 
 `additionalProperties: false` on inputs that refuse unknown fields.
 """
 
+import copy
 import inspect
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -38,7 +39,19 @@ ERROR_ANSWERS = {
     "413": "The request body is larger than the server accepts (`invalid_request`).",
     "415": "The body's media type is not one this operation takes (`invalid_request`).",
     "422": "Not allowed in the object's current state (`state`).",
-    "429": "Too many requests; retry after `Retry-After` seconds (`rate_limit`).",
+    "429": "Too many requests with this key (`rate_limited`), or too many failed "
+    "authentications from this address (`too_many_failed_authentications`); retry after "
+    "`Retry-After` seconds (`rate_limit`).",
+}
+# Response headers of error answers, by status.
+ERROR_HEADERS = {
+    "429": {
+        "Retry-After": {
+            "schema": {"type": "integer", "minimum": 1},
+            "description": "Seconds to wait before the next request.",
+            "required": True,
+        }
+    },
 }
 
 
@@ -275,6 +288,8 @@ class ApiAutoSchema(AutoSchema):
         for code in self.error_codes():
             responses.setdefault(code, {"description": ERROR_ANSWERS[code]})
             responses[code].setdefault("content", {"application/json": {"schema": error}})
+            if code in ERROR_HEADERS:
+                responses[code].setdefault("headers", copy.deepcopy(ERROR_HEADERS[code]))
         return responses
 
 

@@ -7,4 +7,4 @@ class BillingConfig(AppConfig):
 
     def ready(self):
         # dj-stripe's webhook events arrive as signals: connect our receivers.
-        from billing.gateways import stripe_webhooks  # noqa: F401
+        from billing.gateways import stripe_webhook_bounds, stripe_webhooks  # noqa: F401

@@ -1,19 +1,25 @@
 """Settings, all from the environment (django-environ); defaults serve a laptop."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONCE
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+# Variables already in the environment win over the file's (ENV_FILE: another file, e.g.
+# deploy/production.env.example filled in; a missing file is skipped).
+environ.Env.read_env(env.str("ENV_FILE", default=str(BASE_DIR / ".env")), overwrite=False)
 
 # Off unless asked for: `make run`, `make test` and the test runner set DEBUG=true.
 DEBUG = env.bool("DEBUG", default=False)
 if DEBUG:
-    SECRET_KEY = env("SECRET_KEY", default="dev-only-insecure-key-change-me-in-production-0123456789")
+    SECRET_KEY = env(
+        "SECRET_KEY", default="dev-only-insecure-key-change-me-in-production-0123456789"
+    )
 else:
     SECRET_KEY = env("SECRET_KEY", default="")
     if len(SECRET_KEY) < 50 or SECRET_KEY.startswith("dev-only"):
@@ -21,11 +27,44 @@ else:
             "Set SECRET_KEY to a random string of 50 or more characters (DEBUG is off), e.g. "
             "python -c 'import secrets; print(secrets.token_urlsafe(50))'."
         )
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
+if DEBUG:
+    ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
+else:
+    # No default with DEBUG off: the names this site is served under. ("*" would believe any
+    # Host header, which password-reset links are built from: check --deploy flags it.)
+    ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[])
+    if not ALLOWED_HOSTS:
+        raise ImproperlyConfigured(
+            "Set ALLOWED_HOSTS to the host names this site is served under, comma-separated "
+            "(DEBUG is off), e.g. ALLOWED_HOSTS=billing.example.com."
+        )
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 # Proxies in front of the app (nginx, a load balancer) that append to X-Forwarded-For: the
 # client's address is the entry this far from the right (api/client_ip.py); 0: no proxy.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+
+# HTTPS: HTTPS=true turns on the usual group (redirect to https, Secure cookies, HSTS for a
+# year with subdomains and preload); each setting has its own variable to override it.
+HTTPS = env.bool("HTTPS", default=False)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=HTTPS)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=HTTPS)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=HTTPS)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=HTTPS)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=HTTPS)
+# Behind proxies (TRUSTED_PROXY_COUNT > 0) the request is https when the proxy says so in
+# X-Forwarded-Proto (the proxy must set it, replacing the client's); "none" turns it off.
+_proxy_ssl_header = env(
+    "SECURE_PROXY_SSL_HEADER", default="HTTP_X_FORWARDED_PROTO" if TRUSTED_PROXY_COUNT else ""
+)
+SECURE_PROXY_SSL_HEADER = (
+    (_proxy_ssl_header, "https") if _proxy_ssl_header.lower() not in ("", "none") else None
+)
+# Django's defaults, settable too.
+SECURE_REFERRER_POLICY = env("SECURE_REFERRER_POLICY", default="same-origin")
+SECURE_CONTENT_TYPE_NOSNIFF = env.bool("SECURE_CONTENT_TYPE_NOSNIFF", default=True)
+X_FRAME_OPTIONS = env("X_FRAME_OPTIONS", default="DENY")
+SESSION_COOKIE_HTTPONLY = env.bool("SESSION_COOKIE_HTTPONLY", default=True)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -43,6 +82,8 @@ INSTALLED_APPS = [
     "djstripe",
     "simple_history",
     "django_htmx",
+    "csp",
+    "axes",  # sign-in lockouts (block below)
     # ours, lowest layer first
     "api",
     "catalog",
@@ -51,6 +92,7 @@ INSTALLED_APPS = [
     "provisioning",
     "reports",
     "portal",
+    "config",  # the deploy checks (config/checks.py)
 ]
 
 MIDDLEWARE = [
@@ -62,8 +104,10 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "config.csp.PolicyMiddleware",  # Content-Security-Policy (block below)
     "django_htmx.middleware.HtmxMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a lockout into the 429 page
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -79,6 +123,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "csp.context_processors.nonce",
             ],
         },
     },
@@ -125,10 +170,67 @@ MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="billing@example.com")
+# Where customers reach this site (scheme and host): links in mails sent by the workers,
+# e.g. "reveal your new API key at SITE_URL/portal/api-keys/".
+SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
 
 LOGIN_URL = "/admin/login/"
+
+# Sign-in lockouts (django-axes, portal/lockout.py) for the portal and the admin. Failures are
+# kept in the database (shared by every process, listed in the admin) per username + client
+# address (TRUSTED_PROXY_COUNT): SIGN_IN_FAILURE_LIMIT wrong passwords lock that pair, and
+# SIGN_IN_ADDRESS_FAILURE_LIMIT failures over all usernames (spraying) lock the address, each
+# until SIGN_IN_COOLOFF_MINUTES after the last failure. Locked out: 429 with Retry-After.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out sign-in
+    "django.contrib.auth.backends.ModelBackend",
+]
+SIGN_IN_FAILURE_LIMIT = env.int("SIGN_IN_FAILURE_LIMIT", default=5)
+SIGN_IN_ADDRESS_FAILURE_LIMIT = env.int("SIGN_IN_ADDRESS_FAILURE_LIMIT", default=30)
+SIGN_IN_COOLOFF_MINUTES = env.int("SIGN_IN_COOLOFF_MINUTES", default=15)
+AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_FAILURE_LIMIT = "portal.lockout.sign_in_failure_limit"
+AXES_COOLOFF_TIME = timedelta(minutes=SIGN_IN_COOLOFF_MINUTES)
+AXES_CLIENT_IP_CALLABLE = "api.client_ip.client_ip"
+AXES_USERNAME_CALLABLE = "portal.lockout.sign_in_username"
+AXES_LOCKOUT_CALLABLE = "portal.lockout.locked_out_response"
+AXES_RESET_ON_SUCCESS = True  # a successful sign-in clears that username's failures there
+AXES_SENSITIVE_PARAMETERS = ["username"]  # logged as stars; the client address is logged
+# Password-reset mails (portal): at most this many an hour per client address and per email,
+# counted on the cache (shared through Redis when REDIS_URL is set); past them the page answers
+# as usual but sends nothing.
+PASSWORD_RESET_MAILS_PER_HOUR_PER_ADDRESS = env.int(
+    "PASSWORD_RESET_MAILS_PER_HOUR_PER_ADDRESS", default=5
+)
+PASSWORD_RESET_MAILS_PER_HOUR_PER_EMAIL = env.int(
+    "PASSWORD_RESET_MAILS_PER_HOUR_PER_EMAIL", default=3
+)
+
 # Session-backed messages: a new API key shown once must not travel in a cookie.
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+
+# Content-Security-Policy (django-csp) on every HTML page: scripts and styles from our own
+# static files only (no inline code), plus what Stripe.js / Elements needs (its documented
+# directives: docs.stripe.com/security/guide). Pages served over HTTPS also get
+# upgrade-insecure-requests (config/csp.py). Swagger UI (/api/docs/) needs no exception.
+_stripe_js = ["https://js.stripe.com", "https://*.js.stripe.com"]
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", *_stripe_js, NONCE],
+        "style-src": ["'self'", NONCE],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'", "https://api.stripe.com"],
+        "frame-src": [*_stripe_js, "https://hooks.stripe.com"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+        "base-uri": ["'self'"],
+        "object-src": ["'none'"],
+    }
+}
 
 # Money
 CURRENCIES = env.list("CURRENCIES", default=["USD", "EUR", "GBP", "JPY", "KWD", "CHF", "CAD"])
@@ -144,6 +246,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["api.parsers.DecimalJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "api.schema.ApiAutoSchema",
     "EXCEPTION_HANDLER": "api.errors.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.ApiKeyRateThrottle"],
     "PAGE_SIZE": 50,
     "COERCE_DECIMAL_TO_STRING": True,
 }
@@ -154,6 +257,9 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # No "online validator" badge: an image from validator.swagger.io, which the
+    # Content-Security-Policy refuses (and which would tell swagger.io the schema's address).
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": "none"},
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": "/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
@@ -183,6 +289,14 @@ SPECTACULAR_SETTINGS = {
     },
 }
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
+# API rate limits (api/throttling.py), counted on the cache below: "<count>/<period>"
+# (second, minute, hour, day; "100/10s"), empty or "off" for none. Per API key, one counter
+# each for the API, usage ingestion and the access check; failed authentications per client
+# address (past it, a key from that address gets 429 before it is looked up).
+API_RATE_LIMIT = env("API_RATE_LIMIT", default="6000/min")
+API_USAGE_RATE_LIMIT = env("API_USAGE_RATE_LIMIT", default="30000/min")
+API_ACCESS_CHECK_RATE_LIMIT = env("API_ACCESS_CHECK_RATE_LIMIT", default="60000/min")
+API_AUTH_FAILURE_RATE_LIMIT = env("API_AUTH_FAILURE_RATE_LIMIT", default="30/min")
 
 # Jobs (django-q2): ORM broker by default, Redis when REDIS_URL is set.
 REDIS_URL = env("REDIS_URL", default="")
@@ -199,8 +313,8 @@ Q_CLUSTER = {
 if REDIS_URL:
     Q_CLUSTER.pop("orm")
     Q_CLUSTER["redis"] = REDIS_URL
-# The cache (sign-in lockouts, the access check's second level): shared by every process
-# through Redis when REDIS_URL is set, else one per process.
+# The cache (password-reset mail limits, the access check's second level): shared by every
+# process through Redis when REDIS_URL is set, else one per process.
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
     if REDIS_URL
@@ -218,13 +332,26 @@ if env("STRIPE_API_HOST", default=""):
     STRIPE_API_HOST = env("STRIPE_API_HOST")
 DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
 DJSTRIPE_WEBHOOK_VALIDATION = env("DJSTRIPE_WEBHOOK_VALIDATION", default="verify_signature")
+# A Stripe webhook request with a larger body is refused (413) before dj-stripe stores it;
+# a refused (invalid) one is stored cut to 4 KB (billing/gateways/stripe_webhook_bounds.py).
+STRIPE_WEBHOOK_MAX_BODY_BYTES = env.int("STRIPE_WEBHOOK_MAX_BODY_BYTES", default=512 * 1024)
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler"},
+        "null": {"class": "logging.NullHandler"},
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"weasyprint": {"level": "WARNING"}, "fontTools": {"level": "WARNING"}},
+    "loggers": {
+        "weasyprint": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},  # failures and lockouts; not each sign-in's bookkeeping
+        # A request with a Host not in ALLOWED_HOSTS (scanners, all day long) is answered 400;
+        # no traceback in the log and no mail to ADMIN_EMAILS for each.
+        "django.security.DisallowedHost": {"handlers": ["null"], "propagate": False},
+    },
 }
 
 # Billing
@@ -283,6 +410,11 @@ PROVISIONING_SYNC_ON_COMMIT = env.bool("PROVISIONING_SYNC_ON_COMMIT", default=Tr
 # Finished webhook deliveries and drift audit runs older than this are deleted nightly.
 PROVISIONING_WEBHOOK_RETENTION_DAYS = env.int("PROVISIONING_WEBHOOK_RETENTION_DAYS", default=30)
 PROVISIONING_AUDIT_RETENTION_DAYS = env.int("PROVISIONING_AUDIT_RETENTION_DAYS", default=90)
+
+# Outbound requests (webhooks, provisioning steps; api/outbound.py) never go to loopback,
+# private, link-local (cloud metadata) or other non-public addresses, except these host names
+# or IPs/networks a self-hosted setup names: OUTBOUND_ALLOWED_HOSTS=erp.internal,10.0.0.0/24
+OUTBOUND_ALLOWED_HOSTS = env.list("OUTBOUND_ALLOWED_HOSTS", default=[])
 
 # Who gets operational alerts (a webhook endpoint disabled, errors): ADMIN_EMAILS=a@x,b@y
 ADMINS = [("Operations", email) for email in env.list("ADMIN_EMAILS", default=[])]

@@ -11,8 +11,10 @@ from functools import wraps
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.db.models import Model, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
+from django.urls import get_resolver, get_urlconf
+from django.utils.log import log_response
 
 from customers.models import Customer, CustomerUser
 from provisioning.roles import role_allows, role_permissions
@@ -64,7 +66,7 @@ def portal_view(permission: str = "view"):
     """Decorator: a signed-in customer user whose role allows `permission`.
 
     Sets `request.portal`. Anonymous → the portal login; a login without any customer or
-    whose role lacks the permission → 403 (the page says which role is needed)."""
+    whose role lacks the permission → 403, logged in one line (`permission_refused`)."""
 
     def decorate(view):
         @wraps(view)
@@ -73,7 +75,7 @@ def portal_view(permission: str = "view"):
                 return redirect_to_login(request.get_full_path(), LOGIN_URL)
             portal = portal_resolve(request)
             if portal is None or not portal.can(permission):
-                raise PermissionDenied(permission)
+                return permission_refused(request, permission)
             request.portal = portal
             return view(request, *args, **kwargs)
 
@@ -81,6 +83,22 @@ def portal_view(permission: str = "view"):
         return wrapper
 
     return decorate
+
+
+def permission_refused(request: HttpRequest, permission: str) -> HttpResponse:
+    """The site's 403 page, logged as one WARNING line (`django.request`, like Django's own
+    4xx lines). Returned rather than raised: Django logs a raised PermissionDenied with its
+    whole traceback, which for an expected refusal is only noise."""
+    exception = PermissionDenied(permission)
+    response = get_resolver(get_urlconf()).resolve_error_handler(403)(request, exception=exception)
+    log_response(
+        "Forbidden (portal permission %s): %s",
+        permission,
+        request.path,
+        response=response,
+        request=request,
+    )
+    return response
 
 
 def owned_or_404(queryset: QuerySet, portal: Portal, **lookup) -> Model:

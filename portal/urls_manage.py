@@ -47,4 +47,5 @@ urlpatterns = [
     path("api-keys/create/", keys.key_create, name="api_key_create"),
     path("api-keys/<int:pk>/rotate/", keys.key_rotate, name="api_key_rotate"),
     path("api-keys/<int:pk>/revoke/", keys.key_revoke, name="api_key_revoke"),
+    path("api-keys/<int:pk>/reveal/", keys.key_reveal, name="api_key_reveal"),
 ]

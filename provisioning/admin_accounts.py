@@ -6,6 +6,7 @@ provisioning/admin.py."""
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 from django_fsm import TransitionNotAllowed
 
 from api.errors import DomainError, error_text
@@ -26,11 +27,17 @@ class KeyStateFilter(admin.SimpleListFilter):
     parameter_name = "state"
 
     def lookups(self, request, model_admin):
-        return [("usable", "Not revoked or expired"), ("revoked", "Revoked")]
+        return [
+            ("usable", "Not revoked or expired"),
+            ("unrevealed", "Not revealed yet"),
+            ("revoked", "Revoked"),
+        ]
 
     def queryset(self, request, queryset):
         if self.value() == "revoked":
             return queryset.filter(revoked_at__isnull=False)
+        if self.value() == "unrevealed":
+            return queryset.filter(unrevealed=True, revoked_at__isnull=True)
         if self.value() == "usable":
             now = timezone.now()
             return queryset.filter(revoked_at__isnull=True).exclude(expires_at__lte=now)
@@ -49,6 +56,7 @@ class ServiceKeyAdmin(ServiceRowsAdmin):
         "expires_at",
         "revoked_at",
         "last_used_at",
+        "revealed_at",
     ]
     list_filter = [KeyStateFilter]
     search_fields = ["name", "prefix", "customer__external_id", "customer__name"]
@@ -63,6 +71,8 @@ class ServiceKeyAdmin(ServiceRowsAdmin):
         "revoked_at",
         "rotated_from",
         "last_used_at",
+        "unrevealed",
+        "revealed_at",
     ]
     date_hierarchy = "created_at"
     actions = ["revoke_selected", "rotate_selected"]
@@ -72,7 +82,7 @@ class ServiceKeyAdmin(ServiceRowsAdmin):
         if key.revoked_at is not None:
             return "revoked"
         if key.expires_at is None:
-            return "active"
+            return "unrevealed" if key.unrevealed else "active"
         return "expiring" if key.expires_at > timezone.now() else "expired"
 
     @admin.action(permissions=["act"], description="Revoke selected keys")
@@ -89,6 +99,7 @@ class ServiceKeyAdmin(ServiceRowsAdmin):
         permissions=["act"],
         description="Rotate selected keys (old ones keep working 24 hours)",
     )
+    @sensitive_variables()  # an error report shows none of its variables (the new secret)
     def rotate_selected(self, request, queryset):
         at = timezone.now()
         for key in queryset.order_by("pk"):

@@ -2,10 +2,13 @@
 
 A product's active `Workflow` row for the order's kind overrides the default here. A workflow
 is a list of steps `{"key", "type", "depends_on": [keys], "config": {}}`; `workflow_validate`
-refuses unknown step types, unknown or duplicate keys and cycles."""
+refuses unknown step types, unknown or duplicate keys, cycles, and URLs of `call_http` steps
+(`url`, `health_url`, `undo_url`) that api/outbound.py would not call."""
 
 from django.core.exceptions import ValidationError
 
+from api.errors import DomainError
+from api.outbound import outbound_url_check
 from provisioning.models import OrderKind, Workflow
 
 
@@ -29,8 +32,12 @@ DEFAULT_WORKFLOWS: dict[str, list[dict]] = {
 }
 
 
-def workflow_validate(steps) -> list[dict]:
-    """The steps, normalized, or a ValidationError naming what is wrong."""
+URL_KEYS = ("url", "health_url", "undo_url")  # call_http's outside URLs
+
+
+def workflow_validate(steps, *, check_urls: bool = True) -> list[dict]:
+    """The steps, normalized, or a ValidationError naming what is wrong. `check_urls` looks
+    the URLs' hosts up (where a workflow is saved); running steps check them again anyway."""
     from provisioning.services.steps import STEP_TYPES
 
     if not isinstance(steps, list) or not steps:
@@ -50,6 +57,8 @@ def workflow_validate(steps) -> list[dict]:
         config = raw.get("config") or {}
         if not isinstance(config, dict):
             raise ValidationError(f"{key}: config is an object.", code="workflow_step")
+        if step_type == "call_http" and check_urls:
+            _urls_check(key, config)
         keys.add(key)
         deps = [str(d) for d in depends_on]
         normalized.append({"key": key, "type": step_type, "depends_on": deps, "config": config})
@@ -62,6 +71,19 @@ def workflow_validate(steps) -> list[dict]:
             )
     _check_acyclic(normalized)
     return normalized
+
+
+def _urls_check(key: str, config: dict) -> None:
+    if not config.get("url"):
+        raise ValidationError(f"{key}: call_http needs config.url.", code="workflow_step")
+    for name in URL_KEYS:
+        if name in config:
+            try:
+                outbound_url_check(config[name])
+            except DomainError as exc:
+                raise ValidationError(
+                    f"{key}: config.{name}: {exc.message}", code="url_not_allowed"
+                ) from None
 
 
 def _check_acyclic(steps: list[dict]) -> None:
@@ -85,4 +107,5 @@ def workflow_for(*, kind: str, product=None) -> list[dict]:
         row = Workflow.objects.filter(product=product, kind=kind, active=True).first()
     if row is None:
         row = Workflow.objects.filter(product__isnull=True, kind=kind, active=True).first()
-    return workflow_validate(row.steps if row is not None else DEFAULT_WORKFLOWS[kind])
+    steps = row.steps if row is not None else DEFAULT_WORKFLOWS[kind]
+    return workflow_validate(steps, check_urls=False)  # no lookups here: each call checks

@@ -12,6 +12,7 @@ from api.errors import DomainError
 from api.fields import AwareDateTimeField
 from api.filters import IdOrCodeFilter
 from api.serializers import StrictSerializer
+from api.throttling import UsageRateThrottle
 from api.views import ApiViewSet, ListRetrieveMixin, lookup_required
 from billing.models import Subscription, UsageAlert, UsageAlertKind, UsageEvent
 from billing.selectors import subscription_usage, usage_event_get
@@ -129,6 +130,13 @@ class UsageEventViewSet(ApiViewSet):
     queryset = UsageEvent.objects.none()
     serializer_class = UsageEventOutputSerializer
     lookup_field = "transaction_id"
+
+    def get_throttles(self):
+        """Ingestion has its own limit (API_USAGE_RATE_LIMIT); reading an event back, the
+        API's."""
+        if self.action in ("create", "batch"):
+            return [UsageRateThrottle()]
+        return super().get_throttles()
 
     def retrieve(self, request, transaction_id=None):
         """The event stored under a transaction_id."""

@@ -1,6 +1,10 @@
-"""The portal's gate: sign-in required, a login acts for its own customers only."""
+"""The portal's gate: sign-in required, a login acts for its own customers only; refusals are
+logged in one line."""
+
+import logging
 
 from django.test import Client
+from django.urls import reverse
 
 from customers.models import CustomerRole
 from customers.services import customer_user_add
@@ -55,17 +59,20 @@ def test_sign_in_with_a_wrong_password_says_so_and_signs_nobody_in(acme):
     assert response["Location"] == "/portal/"
 
 
-def test_five_wrong_passwords_lock_that_email_out_for_a_while(acme):
-    from django.core.cache import cache
+def test_a_refused_page_is_logged_in_one_line_without_a_traceback(acme, caplog):
+    """A 403 is an expected answer: one WARNING line naming the permission, no traceback."""
+    client = acme.client(CustomerRole.VIEWER)
+    with caplog.at_level(logging.WARNING):
+        response = client.get(reverse("portal:payment_methods"))
+    assert response.status_code == 403
+    refusals = [record for record in caplog.records if record.name == "django.request"]
+    assert len(refusals) == 1
+    assert refusals[0].levelno == logging.WARNING
+    assert refusals[0].getMessage() == (
+        "Forbidden (portal permission manage_billing): /portal/payment-methods/"
+    )
+    assert refusals[0].exc_info is None
+    assert "Traceback" not in caplog.text
 
-    cache.clear()
-    client = Client()
-    login = {"username": acme.owner.user.email, "password": "nope"}
-    for _ in range(5):
-        assert "Please enter a correct" in client.post("/portal/login/", login).content.decode()
-    login["password"] = PASSWORD
-    response = client.post("/portal/login/", login)
-    assert "Too many failed sign-ins" in response.content.decode()
-    assert client.get("/portal/").status_code == 302  # still signed out
-    cache.clear()  # the lockout expires
-    assert client.post("/portal/login/", login).status_code == 302
+
+# The sign-in lockouts (django-axes) are tested in test_lockout.py.

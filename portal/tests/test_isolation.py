@@ -36,6 +36,7 @@ OBJECTS = {
     "seat_unassign": "seat",
     "api_key_rotate": "key",
     "api_key_revoke": "key",
+    "api_key_reveal": "key",
 }
 
 

@@ -1,45 +1,36 @@
 """Sign in, sign out, password reset (Django's views, the portal's templates), and the
-customer switcher for a login that belongs to several customers."""
+customer switcher for a login that belongs to several customers.
 
-from django.contrib import messages
+Failed sign-ins are limited by django-axes (portal/lockout.py); password-reset mails by
+PASSWORD_RESET_MAILS_PER_HOUR_PER_ADDRESS and _PER_EMAIL on the shared cache."""
+
+import hashlib
+import logging
+
+from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.core.cache import cache
+from django.http import HttpResponseRedirect
 from django.shortcuts import redirect
 from django.urls import reverse_lazy
 from django.views.decorators.http import require_POST
 
+from api.client_ip import client_ip
 from portal.access import SESSION_KEY, memberships
 
-MAX_FAILED_SIGN_INS = 5
-LOCKOUT_SECONDS = 15 * 60
+logger = logging.getLogger(__name__)
 
-
-def _failures_key(request) -> str:
-    username = request.POST.get("username", "").strip().lower()[:150]
-    return f"portal:sign-in-failures:{request.META.get('REMOTE_ADDR', '')}:{username}"
+RESET_WINDOW_SECONDS = 3600
 
 
 class PortalLoginView(auth_views.LoginView):
-    """Django's sign-in; after MAX_FAILED_SIGN_INS wrong passwords for one email from one
-    address, that pair is refused for LOCKOUT_SECONDS (counted in the cache)."""
+    """Django's sign-in (it passes the request to `authenticate`, which django-axes needs)."""
 
     template_name = "portal/registration/login.html"
     redirect_authenticated_user = True
 
     def get_default_redirect_url(self):
         return str(reverse_lazy("portal:overview"))
-
-    def post(self, request, *args, **kwargs):
-        if cache.get(_failures_key(request), 0) >= MAX_FAILED_SIGN_INS:
-            messages.error(request, "Too many failed sign-ins: try again in 15 minutes.")
-            return self.get(request, *args, **kwargs)
-        return super().post(request, *args, **kwargs)
-
-    def form_invalid(self, form):
-        key = _failures_key(self.request)
-        cache.add(key, 0, LOCKOUT_SECONDS)
-        cache.incr(key)
-        return super().form_invalid(form)
 
 
 class PortalLogoutView(auth_views.LogoutView):
@@ -51,6 +42,39 @@ class PortalPasswordResetView(auth_views.PasswordResetView):
     email_template_name = "portal/registration/password_reset_email.txt"
     subject_template_name = "portal/registration/password_reset_subject.txt"
     success_url = reverse_lazy("portal:password_reset_done")
+
+    def form_valid(self, form):
+        """Over either hourly limit the page answers as usual (nothing tells whether an
+        account exists) but no mail is sent."""
+        address = client_ip(self.request)
+        email = form.cleaned_data["email"].strip().lower()
+        digest = hashlib.sha256(email.encode()).hexdigest()[:32]
+        over_address = _over_limit(
+            f"portal:reset-mail:address:{address}",
+            settings.PASSWORD_RESET_MAILS_PER_HOUR_PER_ADDRESS,
+        )
+        over_email = _over_limit(
+            f"portal:reset-mail:email:{digest}", settings.PASSWORD_RESET_MAILS_PER_HOUR_PER_EMAIL
+        )
+        if over_address or over_email:
+            logger.warning(
+                "Password-reset mail not sent: hourly limit per %s reached (client %s)",
+                "client address" if over_address else "email",
+                address or "unknown",
+            )
+            return HttpResponseRedirect(self.get_success_url())
+        return super().form_valid(form)
+
+
+def _over_limit(key: str, limit: int) -> bool:
+    """Count one more in `key`'s hour (a fixed window from its first use); True past `limit`."""
+    cache.add(key, 0, RESET_WINDOW_SECONDS)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # the window ended between add and incr
+        cache.set(key, 1, RESET_WINDOW_SECONDS)
+        count = 1
+    return count > limit
 
 
 class PortalPasswordResetDoneView(auth_views.PasswordResetDoneView):

@@ -1,11 +1,13 @@
-"""The customer's service API keys: create, rotate, revoke.
+"""The customer's service API keys: create, rotate, revoke, and reveal a key issued by
+provisioning.
 
 Permissions (provisioning/roles.py): the list needs `VIEW` (it never shows a secret, only
-each key's prefix); create, rotate and revoke need `MANAGE_API_KEYS`.
+each key's prefix); create, rotate, revoke and reveal need `MANAGE_API_KEYS`.
 
-The raw key exists only in the response to create or rotate: the page is rendered directly
-from that POST (no redirect, `Cache-Control: no-store`), so the secret is never stored —
-not in the database (only its hash), not in the session — and cannot be shown again.
+The raw key exists only in the response to create, rotate or reveal: the page is rendered
+directly from that POST (no redirect, `Cache-Control: no-store`), so the secret is never
+stored — not in the database (only its hash), not in the session — and cannot be shown
+again. A key issued by provisioning is mailed to nobody: its owner reveals it here, once.
 """
 
 from datetime import timedelta
@@ -15,6 +17,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_POST
 
 from api.errors import DomainError, error_text
@@ -22,7 +25,12 @@ from portal.access import owned_or_404, portal_view
 from portal.forms_manage import ServiceKeyCreateForm, ServiceKeyRotateForm, service_error_add
 from provisioning.models import ServiceKey
 from provisioning.roles import Permission
-from provisioning.services.keys import service_key_create, service_key_revoke, service_key_rotate
+from provisioning.services.keys import (
+    service_key_create,
+    service_key_reveal,
+    service_key_revoke,
+    service_key_rotate,
+)
 
 
 def _page(
@@ -32,6 +40,7 @@ def _page(
     secret: str | None = None,
     issued: ServiceKey | None = None,
     replaced: ServiceKey | None = None,
+    revealed: bool = False,
     status: int = 200,
 ) -> HttpResponse:
     portal = request.portal
@@ -46,6 +55,7 @@ def _page(
         "secret": secret,
         "issued": issued,
         "replaced": replaced,
+        "revealed": revealed,
     }
     response = render(request, "portal/keys/keys.html", context, status=status)
     if secret:
@@ -61,6 +71,7 @@ def key_list(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @portal_view(Permission.MANAGE_API_KEYS)
+@sensitive_variables()  # an error report shows no variable of it or below: the secret
 def key_create(request: HttpRequest) -> HttpResponse:
     form = ServiceKeyCreateForm(request.POST)
     if not form.is_valid():
@@ -81,6 +92,7 @@ def key_create(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @portal_view(Permission.MANAGE_API_KEYS)
+@sensitive_variables()  # an error report shows no variable of it or below: the secret
 def key_rotate(request: HttpRequest, pk: int) -> HttpResponse:
     key = owned_or_404(ServiceKey.objects, request.portal, pk=pk)
     form = ServiceKeyRotateForm(request.POST)
@@ -108,3 +120,17 @@ def key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     key = service_key_revoke(key=key, at=timezone.now(), actor=request.user)
     messages.success(request, f"The key “{key.name}” ({key.prefix}…) is revoked.")
     return redirect("portal:api_keys")
+
+
+@require_POST
+@portal_view(Permission.MANAGE_API_KEYS)
+@sensitive_variables()  # an error report shows no variable of it or below: the secret
+def key_reveal(request: HttpRequest, pk: int) -> HttpResponse:
+    """Shows a key issued by provisioning, this once; a second reveal is refused."""
+    key = owned_or_404(ServiceKey.objects, request.portal, pk=pk)
+    try:
+        key, raw = service_key_reveal(key=key, at=timezone.now(), actor=request.user)
+    except DomainError as error:
+        messages.error(request, error_text(error))
+        return _page(request, status=400)
+    return _page(request, secret=raw, issued=key, revealed=True)

@@ -7,16 +7,16 @@ unlimited."""
 
 from decimal import Decimal
 
-from django.contrib.auth.models import AnonymousUser
 from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
-from rest_framework import authentication, serializers
+from rest_framework import serializers
 from rest_framework.response import Response
 
 from api.auth import ApiKeyAuthentication, api_key_active
 from api.schema import SingleObjectAutoSchema
 from api.serializers import StrictSerializer
+from api.throttling import AccessCheckRateThrottle
 from api.views import ApiViewSet, lookup_by_id_or_code
 from catalog.models import FeatureKind
 from customers.models import Customer
@@ -188,14 +188,9 @@ class AccessCheckAuthentication(ApiKeyAuthentication):
     Anything but an active key goes the parent's way, so the answers (401 and their codes)
     are the same."""
 
-    def authenticate(self, request):
-        header = authentication.get_authorization_header(request).split()
-        if len(header) != 2 or header[0] != b"Bearer":
-            return super().authenticate(request)
-        key = api_key_active(header[1].decode("latin-1"))
-        if key is None:
-            return super().authenticate(request)
-        return AnonymousUser(), key
+    def key_for(self, header):
+        key = api_key_active(header[1]) if len(header) == 2 and header[0] == "Bearer" else None
+        return key or super().key_for(header)
 
 
 @extend_schema_view(
@@ -236,6 +231,7 @@ class AccessCheckViewSet(ApiViewSet):
 
     required_scope = "read"
     authentication_classes = [AccessCheckAuthentication]
+    throttle_classes = [AccessCheckRateThrottle]
     serializer_class = AccessCheckInputSerializer
 
     def create(self, request):

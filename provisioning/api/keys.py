@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from django.http import Http404
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers
 from rest_framework.decorators import action
@@ -68,8 +69,19 @@ class ServiceKeyRotateInputSerializer(StrictSerializer):
 class ServiceKeyOutputSerializer(serializers.ModelSerializer):
     customer = serializers.SlugRelatedField(slug_field="external_id", read_only=True)
     state = serializers.SerializerMethodField(
-        help_text="active | expiring (rotated, in its overlap) | expired | revoked. A key of a "
-        "customer whose access is suspended does not work whatever its state."
+        help_text="active | unrevealed | expiring (rotated, in its overlap) | expired | revoked. "
+        "A key of a customer whose access is suspended does not work whatever its state."
+    )
+    unrevealed = serializers.BooleanField(
+        read_only=True,
+        help_text="Issued by provisioning and not yet revealed: nobody knows its secret and it "
+        "does not work until the customer reveals it in the portal (once).",
+    )
+    revealed_at = serializers.DateTimeField(
+        read_only=True,
+        allow_null=True,
+        help_text="When the customer revealed it in the portal; null for a key shown at its "
+        "creation or not revealed yet.",
     )
 
     class Meta:
@@ -86,13 +98,15 @@ class ServiceKeyOutputSerializer(serializers.ModelSerializer):
             "revoked_at",
             "rotated_from",
             "last_used_at",
+            "unrevealed",
+            "revealed_at",
         ]
 
     def get_state(self, key) -> str:
         if key.revoked_at is not None:
             return "revoked"
         if key.expires_at is None:
-            return "active"
+            return "unrevealed" if key.unrevealed else "active"
         return "expiring" if key.expires_at > timezone.now() else "expired"
 
 
@@ -197,7 +211,8 @@ class CustomerScopedMixin:
 )
 class CustomerServiceKeyViewSet(CustomerScopedMixin, ListRetrieveMixin, ApiViewSet):
     """API keys the customer uses against the business's service. Only a prefix is kept
-    readable; the secret is in the create/rotate response, once."""
+    readable; the secret is in the create/rotate response, once. A key issued by
+    provisioning is `unrevealed` until the customer reveals it in the portal."""
 
     output_serializer_class = ServiceKeyOutputSerializer
     queryset = ServiceKey.objects.none()  # for the schema; the real one is per customer
@@ -225,6 +240,7 @@ class CustomerServiceKeyViewSet(CustomerScopedMixin, ListRetrieveMixin, ApiViewS
             response.data["key"] = secret
         return response
 
+    @sensitive_variables()  # an error report shows none of its variables (the secret)
     def create(self, request, customer=None):
         data = self.validated(ServiceKeyCreateInputSerializer, request.data)
         key, raw = keys.service_key_create(
@@ -237,12 +253,14 @@ class CustomerServiceKeyViewSet(CustomerScopedMixin, ListRetrieveMixin, ApiViewS
         return self._created(key, raw)
 
     @action(detail=True, methods=["post"])
+    @sensitive_variables()
     def rotate(self, request, customer=None, pk=None):
         data = self.validated(ServiceKeyRotateInputSerializer, request.data)
         key, raw = keys.service_key_rotate(
             key=self.get_object(),
             at=timezone.now(),
             overlap=timedelta(hours=data["overlap_hours"]),
+            actor=request.auth,
         )
         return self._created(key, raw)
 

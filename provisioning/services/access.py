@@ -11,10 +11,11 @@ change of entitlements or status moves the version on, so the next check in any 
 reads the new state; nothing has to be deleted. A feature's kind and metric never change:
 they are kept in this process once read.
 
-Reasons, in the order they are decided: `invalid_api_key` (unknown, revoked or expired
-key), `not_provisioned` (no access, or deprovisioned), `suspended`, `unknown_feature` (no
-such feature code), `not_entitled` (not provisioned with it, or off), then for a quota
-`quota_exceeded` and for seats `seats_exhausted` when `used + quantity > limit`; else `ok`.
+Reasons, in the order they are decided: `invalid_api_key` (unknown, unrevealed, revoked
+or expired key), `not_provisioned` (no access, or deprovisioned), `suspended`,
+`unknown_feature` (no such feature code), `not_entitled` (not provisioned with it, or off),
+then for a quota `quota_exceeded` and for seats `seats_exhausted` when
+`used + quantity > limit`; else `ok`.
 """
 
 from dataclasses import dataclass
@@ -156,7 +157,7 @@ _LOOKUPS = {  # how the customer is found: (its id column, FROM … WHERE …)
     "key": (
         "k",
         "FROM {keys} k LEFT JOIN {access} a ON a.customer_id = k.customer_id "
-        "WHERE k.hashed_key = %s AND k.revoked_at IS NULL "
+        "WHERE k.hashed_key = %s AND k.revoked_at IS NULL AND NOT k.unrevealed "
         "AND (k.expires_at IS NULL OR k.expires_at > %s)",
     ),
     "id": ("a", "FROM {access} a WHERE a.customer_id = %s"),

@@ -4,8 +4,14 @@ The raw key (`ck_live_…`) is returned once by create/rotate and never stored: 
 SHA-256 and a short prefix are. A key works while it is not revoked, not past `expires_at`
 (set when it is rotated: the overlap), and its customer's access is active — so a suspended
 customer's keys stop working and work again on restore without being issued anew.
+
+A key issued by provisioning (`service_key_issue`) reaches nobody: it is `unrevealed`, its
+hash is of a secret thrown away at once, and it cannot be used until the customer reveals it
+in the portal (`service_key_reveal`), which gives it a new secret, shown that once. Each
+action is logged (logger `provisioning.keys`) with who did it; no log line holds a secret.
 """
 
+import logging
 import secrets
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -17,6 +23,7 @@ from django.db.models import Q, QuerySet
 
 from api.errors import Conflict, StateError
 from api.services import api_key_hash
+from billing.services.events import actor_label
 from customers.models import Customer
 from provisioning.models import AccessStatus, CustomerAccess, ProvisionedEntitlement, ServiceKey
 from provisioning.services.accounts import Actor, access_lock
@@ -28,6 +35,7 @@ DEFAULT_MAX_ACTIVE_KEYS = 20
 HARD_MAX_ACTIVE_KEYS = 1000  # even with an unlimited entitlement
 MAX_OVERLAP = timedelta(days=30)
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+logger = logging.getLogger("provisioning.keys")
 
 
 def service_key_hash(raw: str) -> str:
@@ -88,18 +96,41 @@ def _require_usable(access: CustomerAccess) -> None:
         )
 
 
-def _issue(*, customer: Customer, name: str, scopes: list[str], at: datetime, rotated_from=None):
+def _issue(
+    *,
+    customer: Customer,
+    name: str,
+    scopes: list[str],
+    at: datetime,
+    rotated_from=None,
+    unrevealed: bool = False,
+):
     raw = KEY_PREFIX + secrets.token_urlsafe(32)
     key = ServiceKey.objects.create(
         customer=customer,
         name=name,
-        prefix=raw[:PREFIX_LENGTH],
+        # an unrevealed key shows no character of the secret thrown away
+        prefix=KEY_PREFIX if unrevealed else raw[:PREFIX_LENGTH],
         hashed_key=service_key_hash(raw),
         scopes=scopes,
         created_at=at,
         rotated_from=rotated_from,
+        unrevealed=unrevealed,
     )
     return key, raw
+
+
+def _new_key_allowed(*, customer: Customer, at: datetime) -> None:
+    """Refused while the customer's access is suspended or deprovisioned, and beyond its key
+    limit. Locks the customer's access row (serialises the count)."""
+    access = access_lock(customer=customer)
+    _require_usable(access)
+    limit = service_key_limit(customer=customer)
+    if service_keys_active(customer=customer, at=at).count() >= limit:
+        raise Conflict(
+            f"The customer already has {limit} active API keys, its limit; revoke one first.",
+            code="key_limit_reached",
+        )
 
 
 @transaction.atomic
@@ -109,15 +140,57 @@ def service_key_create(
     """A new key; returns the row and the raw key, shown only now. Refused while the
     customer's access is suspended or deprovisioned, and beyond the customer's key limit."""
     name, scopes = _clean_name(name), _clean_scopes(scopes)
-    access = access_lock(customer=customer)  # serialises the count below
-    _require_usable(access)
-    limit = service_key_limit(customer=customer)
-    if service_keys_active(customer=customer, at=at).count() >= limit:
-        raise Conflict(
-            f"The customer already has {limit} active API keys, its limit; revoke one first.",
-            code="key_limit_reached",
+    _new_key_allowed(customer=customer, at=at)
+    key, raw = _issue(customer=customer, name=name, scopes=scopes, at=at)
+    logger.info(
+        "service key %s created for customer %s by %s", key.pk, customer.pk, actor_label(actor)
+    )
+    return key, raw
+
+
+@transaction.atomic
+def service_key_issue(
+    *, customer: Customer, name: str, scopes: Iterable[str], at: datetime, actor: Actor = None
+) -> ServiceKey:
+    """A new key for the customer to reveal in the portal (`service_key_reveal`): nobody
+    knows a secret of it, so it cannot be used until then. The same checks as create."""
+    name, scopes = _clean_name(name), _clean_scopes(scopes)
+    _new_key_allowed(customer=customer, at=at)
+    key, _ = _issue(customer=customer, name=name, scopes=scopes, at=at, unrevealed=True)
+    logger.info(
+        "service key %s issued unrevealed to customer %s by %s",
+        key.pk,
+        customer.pk,
+        actor_label(actor),
+    )
+    return key
+
+
+@transaction.atomic
+def service_key_reveal(
+    *, key: ServiceKey, at: datetime, actor: Actor = None
+) -> tuple[ServiceKey, str]:
+    """An unrevealed key gets its secret, returned this once (only its hash is stored) and
+    never again: a second reveal is refused (422 `key_revealed`; rotate it instead), as is
+    the reveal of a revoked, expired or rotated key."""
+    key = ServiceKey.objects.select_for_update().get(pk=key.pk)
+    if not key.unrevealed:
+        raise StateError(
+            "This key was already revealed; it cannot be shown again. Rotate it for a new one.",
+            code="key_revealed",
         )
-    return _issue(customer=customer, name=name, scopes=scopes, at=at)
+    if key.revoked_at is not None:
+        raise StateError("A revoked key cannot be revealed.", code="key_revoked")
+    if key.expires_at is not None:
+        raise StateError("A rotated or expiring key cannot be revealed.", code="key_expired")
+    raw = KEY_PREFIX + secrets.token_urlsafe(32)
+    key.hashed_key = service_key_hash(raw)
+    key.prefix = raw[:PREFIX_LENGTH]
+    key.unrevealed = False
+    key.revealed_at = at
+    key.save(update_fields=["hashed_key", "prefix", "unrevealed", "revealed_at"])
+    logger.info("service key %s revealed by %s", key.pk, actor_label(actor))
+    return key, raw
 
 
 @transaction.atomic
@@ -148,9 +221,11 @@ def service_key_rotate(
     if old.expires_at is None or ends < old.expires_at:
         old.expires_at = ends
         old.save(update_fields=["expires_at"])
-    return _issue(
+    new, raw = _issue(
         customer=old.customer, name=old.name, scopes=list(old.scopes), at=at, rotated_from=old
     )
+    logger.info("service key %s rotated to %s by %s", old.pk, new.pk, actor_label(actor))
+    return new, raw
 
 
 @transaction.atomic
@@ -160,21 +235,23 @@ def service_key_revoke(*, key: ServiceKey, at: datetime, actor: Actor = None) ->
     if key.revoked_at is None:
         key.revoked_at = at
         key.save(update_fields=["revoked_at"])
+        logger.info("service key %s revoked by %s", key.pk, actor_label(actor))
     return key
 
 
 def service_key_is_usable(key: ServiceKey, *, at: datetime, access_status: str | None) -> bool:
     return (
-        key.revoked_at is None
+        not key.unrevealed
+        and key.revoked_at is None
         and (key.expires_at is None or key.expires_at > at)
         and access_status == AccessStatus.ACTIVE
     )
 
 
 def service_key_authenticate(raw: str, *, at: datetime) -> ServiceKey | None:
-    """The key `raw` stands for when it may be used now, else None (unknown, revoked,
-    expired, or its customer's access not active). One query; `last_used_at` is written at
-    most once a minute. The returned key carries `customer` and `customer.access`."""
+    """The key `raw` stands for when it may be used now, else None (unknown, unrevealed,
+    revoked, expired, or its customer's access not active). One query; `last_used_at` is
+    written at most once a minute. The returned key carries `customer` and `customer.access`."""
     if not isinstance(raw, str) or not raw.startswith(KEY_PREFIX) or len(raw) > 200:
         return None
     key = (

@@ -5,22 +5,24 @@ so a worker dying mid-step leaves nothing half done; external steps (`call_http`
 `send_email`) are called outside any transaction with the step's idempotency key. `run` may
 raise `StepWait` (not ready yet: an approval, an unhealthy prerequisite) or any exception
 (a failure, retried with backoff). The other provisioning services are imported inside the
-functions. Only a key's id and prefix are stored: the raw key of `issue_api_key` is emailed
-once to the owner after the step commits (config `email_owner`, default true) and never
-stored; if that email is lost the owner rotates the key in the portal."""
+functions. `issue_api_key` makes an unrevealed key (nobody knows a secret of it) and, after
+the step commits, mails the owner that it was issued and where to reveal it, once, in the
+portal (config `email_owner`, default true); no secret is ever mailed."""
 
 import json
 import logging
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
 
+from api.outbound import outbound_request
 from billing.models import Subscription, SubscriptionStatus
+from billing.services.documents import seller
 from catalog.models import Feature
 from customers.models import CustomerUser
 from provisioning.models import CustomerAccess, FulfillmentStep, ProvisionedEntitlement
@@ -41,7 +43,7 @@ class StepType:
     undo: object
     external: bool = False
     # Run right after a billing change commits, in that process (see `sync`): database steps
-    # that send nothing outside (not `issue_api_key`, which emails the key).
+    # that send nothing outside (not `issue_api_key`, which sends a mail).
     inline: bool = True
 
 
@@ -126,8 +128,9 @@ def assign_seats_undo(step, at):
 
 
 def issue_api_key(step, at):
+    """An unrevealed key (`service_key_issue`): its owner reveals it in the portal, once."""
     from provisioning.models import ServiceKey
-    from provisioning.services.keys import service_key_create
+    from provisioning.services.keys import service_key_issue
 
     customer, name = _customer(step), step.config.get("name", "Default")
     existing = ServiceKey.objects.filter(
@@ -135,20 +138,31 @@ def issue_api_key(step, at):
     ).first()
     if existing is not None:  # issued by an earlier order: one key of a name per customer
         return {"key_id": existing.pk, "prefix": existing.prefix, "existing": True}
-    key, raw = service_key_create(
-        customer=customer, name=name, scopes=step.config.get("scopes", []), at=at
+    key = service_key_issue(
+        customer=customer,
+        name=name,
+        scopes=step.config.get("scopes", []),
+        at=at,
+        actor=f"order:{step.order_id}",
     )
     owner = _owner(customer)
     to = owner.user.email if owner and owner.user.email else customer.email
     if step.config.get("email_owner", True) and to:
-        transaction.on_commit(lambda: _key_email(to, name, raw), robust=True)
-    return {"key_id": key.pk, "prefix": key.prefix}
+        transaction.on_commit(lambda: _key_email(to, name, customer), robust=True)
+    return {"key_id": key.pk, "unrevealed": True}
 
 
-def _key_email(to: str, name: str, raw: str) -> None:
+def _key_email(to: str, name: str, customer) -> None:
+    """That a key was issued and where to reveal it: never the key (nobody knows it yet)."""
+    context = {
+        "name": name,
+        "customer": customer,
+        "seller": seller()["name"],
+        "url": settings.SITE_URL.rstrip("/") + reverse("portal:api_keys"),
+    }
     send_mail(
-        f"Your API key {name}",
-        f"Your API key (shown only here, once):\n\n{raw}\n\nKeep it secret.",
+        render_to_string("provisioning/email/key_issued_subject.txt", context).strip(),
+        render_to_string("provisioning/email/key_issued.txt", context),
         settings.DEFAULT_FROM_EMAIL,
         [to],
     )
@@ -257,21 +271,26 @@ def no_undo(step, at):
 
 
 # External steps
+HTTP_ANSWER_CHARS = 500  # characters of an answer kept in a step's result
+
+
 def http_call(method: str, url: str, *, body=None, key: str = "", timeout: float = 10):
-    """(status code, the first 500 characters of the answer); raises OSError when the
+    """(status code, the first 500 characters of the answer), through api/outbound.py: the
+    URL is checked again (`OutboundRefused`, nothing sent, when its host is not public and
+    not in OUTBOUND_ALLOWED_HOSTS) and redirects are answers. Raises OSError when the
     endpoint cannot be reached."""
-    if not url.startswith(("http://", "https://")):
-        raise ValueError(f"Not an http(s) URL: {url}")
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - checked above
-    request.add_header("Content-Type", "application/json")
+    headers = {"Content-Type": "application/json"}
     if key:
-        request.add_header("Idempotency-Key", key)
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-            return response.status, response.read(500).decode(errors="replace")
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read(500).decode(errors="replace")
+        headers["Idempotency-Key"] = key
+    response = outbound_request(
+        method,
+        url,
+        body=json.dumps(body) if body is not None else None,
+        headers=headers,
+        timeout=timeout,
+        max_body=HTTP_ANSWER_CHARS * 4,  # UTF-8: at most 4 bytes a character
+    )
+    return response.status, response.text()[:HTTP_ANSWER_CHARS]
 
 
 def call_http(step, at):

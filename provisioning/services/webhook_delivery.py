@@ -1,13 +1,12 @@
 """Sending webhook deliveries: the signed POST, claiming due rows, recording the answer,
 backoff, giving up and disabling a failing endpoint (see provisioning/services/webhooks.py
-for the protocol). No network call happens inside a transaction or under a lock."""
+for the protocol). No network call happens inside a transaction or under a lock. The POST
+goes through api/outbound.py: the endpoint's URL is checked again at each attempt and the
+connection pinned to the checked address; a refused URL is a failed attempt, not a request."""
 
-import http.client
 import json
 import logging
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -19,6 +18,7 @@ from django.db import transaction
 from django.db.models import F
 
 from api.errors import Conflict
+from api.outbound import OutboundRefused, outbound_request
 from billing.models import BillingEvent
 from provisioning.models import DeliveryAttempt, DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from provisioning.services.webhooks import (
@@ -68,43 +68,28 @@ class Answer:
         return self.code is not None and 200 <= self.code < 300
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):  # a redirect is an answer, not followed
-        return None
-
-
-_opener = urllib.request.build_opener(_NoRedirects)
-
-
-def _text(raw: bytes) -> str:
-    return raw[:MAX_BODY].decode("utf-8", errors="replace").replace("\x00", "")
-
-
 def webhook_post(*, url: str, body: str, headers: dict[str, str], timeout: float) -> Answer:
-    """POST `body`; any answer or failure comes back as an `Answer`, never an exception."""
-    request = urllib.request.Request(  # noqa: S310 - http(s) only, checked on save
-        url, data=body.encode(), headers=headers, method="POST"
-    )
+    """POST `body`; any answer or failure comes back as an `Answer`, never an exception. A
+    redirect is an answer (not followed); the first MAX_BODY bytes of the answer are kept."""
     started = time.monotonic()
     code, text, error = None, "", ""
     try:
-        with _opener.open(request, timeout=timeout) as response:
-            code, text = response.status, _text(response.read(MAX_BODY))
-    except urllib.error.HTTPError as exc:
-        code = exc.code
-        try:
-            text = _text(exc.read(MAX_BODY))
-        except (OSError, http.client.HTTPException):
-            text = ""
-        finally:
-            exc.close()
-    except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        error = f"{exc.__class__.__name__}: {reason}"[:500]
+        response = outbound_request(
+            "POST", url, body=body, headers=headers, timeout=timeout, max_body=MAX_BODY
+        )
+        code, text = response.status, response.text()
+        if 300 <= code < 400:
+            error = (
+                f"HTTP {code}: redirects are not followed ({response.location or 'no Location'})"
+            )
+    except OutboundRefused as exc:
+        error = f"url_not_allowed: {exc.message} Nothing was sent."
+    except OSError as exc:
+        error = f"{exc.__class__.__name__}: {exc}"
     duration = int((time.monotonic() - started) * 1000)
     if code is not None and not 200 <= code < 300 and not error:
         error = f"HTTP {code}"
-    return Answer(code=code, body=text, error=error, duration_ms=duration)
+    return Answer(code=code, body=text, error=error[:500], duration_ms=duration)
 
 
 def backoff(attempts: int) -> timedelta:

@@ -15,6 +15,15 @@ Signing (documented for receivers, see `webhook_signature_verify`):
     Webhook-Signature: v1=<hex HMAC-SHA256(key=secret as UTF-8, msg=f"{timestamp}.{body}")>
 Receivers reject timestamps more than 5 minutes away from their clock (replay protection).
 
+Only events recorded at or after an endpoint's creation are sent to it (`created_at <=
+event.recorded_at`): a new endpoint does not receive the backlog of older events.
+
+Endpoint URLs go through api/outbound.py when saved (http(s) only, no user info, no host
+resolving to a loopback, private, link-local or other non-public address unless
+OUTBOUND_ALLOWED_HOSTS names it) and again at every delivery, which connects to the address
+that was checked. An endpoint saved before that check existed, or whose name now resolves to
+a private address, fails at delivery with the refusal recorded as the attempt's error.
+
 An endpoint is disabled after MAX_CONSECUTIVE_FAILURES failed attempts in a row, or when a
 delivery gives up and it has not had a successful answer for DISABLE_AFTER; the error is
 logged and mailed to the site admins (`mail_admins`, after commit). No billing event is
@@ -33,6 +42,7 @@ from django.db import transaction
 from django.db.models import Max, Q
 
 from api.errors import DomainError
+from api.outbound import outbound_url_check
 from billing.models import BillingEvent
 from provisioning.models import (
     DeliveryStatus,
@@ -50,7 +60,7 @@ MAX_ATTEMPTS = 8  # 1+2+4+…+64 min: the last try about 2 h 7 min after the fir
 MAX_CONSECUTIVE_FAILURES = 20
 DISABLE_AFTER = timedelta(days=3)
 GAP_PATIENCE = timedelta(hours=1)  # an id missing from the log this long was rolled back
-MAX_BODY = 2048
+MAX_BODY = 2048  # bytes of a receiver's answer kept on the delivery (the first 2 KB)
 SIGNATURE_TOLERANCE = 300
 SENDING = "sending"
 ABANDONED = "no outcome recorded (the worker stopped?)"
@@ -98,7 +108,12 @@ def _secret_new() -> str:
 
 # Endpoints
 def webhook_url_clean(url: str) -> str:
+    """The URL, stripped, or a DomainError: `invalid_url` for what is not an http(s) URL,
+    `url_not_allowed` for one we will not call (see api/outbound.py). Looks the host up:
+    call it outside transactions."""
     url = (url or "").strip()
+    if url.lower().startswith(("http://", "https://")):
+        outbound_url_check(url, resolve=False)  # user info, addresses in odd forms
     try:
         _url_validator(url)
     except Exception:  # noqa: BLE001 - ValidationError; any refusal is the same answer
@@ -107,6 +122,7 @@ def webhook_url_clean(url: str) -> str:
         ) from None
     if len(url) > 500:
         raise DomainError("The URL is longer than 500 characters.", code="invalid_url", field="url")
+    outbound_url_check(url)
     return url
 
 
@@ -148,15 +164,23 @@ def _cursor_ensure() -> EventCursor:
     return cursor
 
 
-@transaction.atomic
 def webhook_endpoint_create(
     *, url: str, events: list[str], description: str = "", at: datetime
 ) -> tuple[WebhookEndpoint, str]:
-    """A new endpoint and its signing secret (shown to the caller once)."""
+    """A new endpoint and its signing secret (shown to the caller once). It is sent the
+    events recorded from `at` on."""
+    url = webhook_url_clean(url)  # a DNS lookup: before the transaction
+    return _endpoint_create(url=url, events=events, description=description, at=at)
+
+
+@transaction.atomic
+def _endpoint_create(
+    *, url: str, events: list[str], description: str, at: datetime
+) -> tuple[WebhookEndpoint, str]:
     _cursor_ensure()
     secret = _secret_new()
     endpoint = WebhookEndpoint.objects.create(
-        url=webhook_url_clean(url),
+        url=url,
         events=webhook_events_clean(events),
         description=(description or "")[:200],
         secret=secret,
@@ -169,7 +193,6 @@ def _endpoint_locked(endpoint: WebhookEndpoint) -> WebhookEndpoint:
     return WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
 
 
-@transaction.atomic
 def webhook_endpoint_update(
     *,
     endpoint: WebhookEndpoint,
@@ -178,9 +201,21 @@ def webhook_endpoint_update(
     events: list[str] | None = None,
     description: str | None = None,
 ) -> WebhookEndpoint:
+    url = None if url is None else webhook_url_clean(url)  # before the transaction
+    return _endpoint_update(endpoint=endpoint, url=url, events=events, description=description)
+
+
+@transaction.atomic
+def _endpoint_update(
+    *,
+    endpoint: WebhookEndpoint,
+    url: str | None,
+    events: list[str] | None,
+    description: str | None,
+) -> WebhookEndpoint:
     endpoint = _endpoint_locked(endpoint)
     if url is not None:
-        endpoint.url = webhook_url_clean(url)
+        endpoint.url = url
     if events is not None:
         endpoint.events = webhook_events_clean(events)
     if description is not None:
@@ -261,9 +296,9 @@ def _events_read(cursor: EventCursor, *, at: datetime, limit: int) -> list[Billi
 
 @transaction.atomic
 def webhooks_fan_out(*, at: datetime, limit: int = 1000) -> int:
-    """One delivery per new event and matching active endpoint; returns how many were
-    offered (a row that already exists is left as it is). Concurrent runs queue on the
-    cursor's lock."""
+    """One delivery per new event and matching active endpoint that existed when the event
+    was recorded; returns how many were offered (a row that already exists is left as it
+    is). Concurrent runs queue on the cursor's lock."""
     _cursor_ensure()
     cursor = EventCursor.objects.select_for_update().get(consumer=CONSUMER)
     events = _events_read(cursor, at=at, limit=limit)
@@ -278,7 +313,8 @@ def webhooks_fan_out(*, at: datetime, limit: int = 1000) -> int:
         )
         for event in events
         for endpoint in endpoints
-        if event_filter_matches(endpoint.events, event.kind)
+        if endpoint.created_at <= event.recorded_at  # no backlog from before the endpoint
+        and event_filter_matches(endpoint.events, event.kind)
     ]
     WebhookDelivery.objects.bulk_create(rows, ignore_conflicts=True)
     cursor.save(update_fields=["last_event_id", "pending_ids", "updated_at"])

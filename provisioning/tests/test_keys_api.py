@@ -12,7 +12,11 @@ from config.urls import urlpatterns as project_urlpatterns
 from customers.services import customer_user_add
 from provisioning.models import SeatAssignment, ServiceKey
 from provisioning.services import accounts
-from provisioning.services.keys import service_key_authenticate
+from provisioning.services.keys import (
+    service_key_authenticate,
+    service_key_issue,
+    service_key_reveal,
+)
 
 # Until config/urls.py includes provisioning.api.keys_urls, these tests route it themselves.
 urlpatterns = [path("api/v1/", include("provisioning.api.keys_urls")), *project_urlpatterns]
@@ -57,6 +61,20 @@ def test_create_shows_the_key_once_and_lists_never_show_it(api, customer):
     one = api.get(keys_url(customer, f"{body['id']}/")).json()
     assert "key" not in one
     assert "hashed_key" not in one
+
+
+def test_the_api_shows_whether_a_key_was_revealed(api, customer):
+    issued = service_key_issue(customer=customer, name="Default", scopes=["read"], at=AT)
+    made = api.post(keys_url(customer), {"name": "ci", "scopes": ["read"]}, format="json").json()
+    assert (made["unrevealed"], made["revealed_at"], made["state"]) == (False, None, "active")
+    one = api.get(keys_url(customer, f"{issued.pk}/")).json()
+    assert (one["unrevealed"], one["revealed_at"], one["state"]) == (True, None, "unrevealed")
+    assert one["prefix"] == "ck_live_"
+    service_key_reveal(key=issued, at=AT)
+    one = api.get(keys_url(customer, f"{issued.pk}/")).json()
+    assert (one["unrevealed"], one["state"]) == (False, "active")
+    assert one["revealed_at"].startswith("2027-03-01T12:00:00")
+    assert "key" not in one
 
 
 def test_an_idempotent_replay_does_not_store_or_show_the_secret(api, customer):

@@ -9,6 +9,7 @@ tasks (a dunning retry that pays) take the fast path too. Slow-ish (a cluster st
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -111,6 +112,7 @@ class Cluster:
         db = connection.settings_dict
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "Q_WORKERS": "2"}
         env["Q_SYNC"] = "false"
+        env["OUTBOUND_ALLOWED_HOSTS"] = "127.0.0.1"  # the test's CountingServer
         if db["ENGINE"].endswith("sqlite3"):
             env["DATABASE_URL"] = f"sqlite:///{db['NAME']}"
             # billing's tasks read then write in deferred transactions: two SQLite writers
@@ -381,5 +383,8 @@ def test_a_worker_killed_mid_order_resumes_without_duplicating_a_step(cluster, p
         assert server.effects == {hook.idempotency_key: 1}  # done once
         assert ServiceKey.objects.filter(customer=customer).count() == 1
         assert access_status(customer) == "active"
+        mailed = cluster.log.read_text(errors="replace")  # the console mail backend's output
+        assert "was issued" in mailed  # where to reveal the key, and not the key
+        assert not re.search(r"ck_live_[A-Za-z0-9_\-]", mailed)
     finally:
         server.close()

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core import mail
+from django.utils import timezone
 
 from api.errors import DomainError
 from billing.models import BillingEvent
@@ -21,6 +22,7 @@ AT = datetime(2026, 3, 10, 12, tzinfo=UTC)
 @pytest.fixture
 def server(settings):
     settings.WEBHOOK_TIMEOUT_SECONDS = 0.5
+    settings.OUTBOUND_ALLOWED_HOSTS = ["127.0.0.1"]  # the stub server (private otherwise)
     state = start_server()
     yield state
     state.server.shutdown()
@@ -107,11 +109,12 @@ def test_filters_match_exact_kinds_prefixes_or_everything():
 
 # Fan-out
 def test_fan_out_follows_filters_skips_disabled_endpoints_and_never_makes_a_delivery_twice():
-    event("invoice.paid")  # before any endpoint: history is not sent
-    invoices = endpoint(events=["invoice.*"])
-    activations = endpoint(events=["subscription.activated"])
-    everything = endpoint()
-    off = endpoint()
+    early = event("invoice.paid")  # before any endpoint: history is not sent
+    now = timezone.now()
+    invoices = endpoint(events=["invoice.*"], at=now)
+    activations = endpoint(events=["subscription.activated"], at=now)
+    everything = endpoint(at=now)
+    off = endpoint(at=now)
     webhooks.webhook_endpoint_disable(endpoint=off, at=AT)
     paid, activated, failed = (
         event("invoice.paid"),
@@ -130,8 +133,22 @@ def test_fan_out_follows_filters_skips_disabled_endpoints_and_never_makes_a_deli
     }
     EventCursor.objects.filter(consumer="webhooks").update(last_event_id=0)
     webhooks.webhooks_fan_out(at=AT)  # read again from the start: still one row per pair
-    assert WebhookDelivery.objects.count() == 7  # + the early event, to two endpoints
-    assert WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING).count() == 7
+    assert WebhookDelivery.objects.count() == 5  # and the early event is older than them
+    assert not WebhookDelivery.objects.filter(event=early).exists()
+    assert WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING).count() == 5
+
+
+def test_a_new_endpoint_gets_only_events_recorded_after_it_was_made():
+    old = endpoint(at=timezone.now())  # an endpoint exists: the fan-out cursor is running
+    backlog = [event("invoice.paid") for _ in range(3)]  # not fanned out yet (worker down)
+    new = endpoint(at=timezone.now())
+    later = [event("invoice.paid") for _ in range(2)]
+    assert webhooks.webhooks_fan_out(at=AT) == 5 + 2
+    assert {d.event for d in old.deliveries.all()} == {*backlog, *later}
+    assert {d.event for d in new.deliveries.all()} == set(later)
+    EventCursor.objects.filter(consumer="webhooks").update(last_event_id=0)
+    webhooks.webhooks_fan_out(at=AT)  # read again from the start: the backlog stays out
+    assert {d.event for d in new.deliveries.all()} == set(later)
 
 
 def test_fan_out_reads_an_event_that_commits_after_a_later_one():
@@ -212,7 +229,8 @@ def test_an_endpoint_that_hangs_times_out_and_is_retried(server):
     assert delivery.next_attempt_at == AT + timedelta(minutes=1)
 
 
-def test_a_refused_connection_is_a_failed_attempt():
+def test_a_refused_connection_is_a_failed_attempt(settings):
+    settings.OUTBOUND_ALLOWED_HOSTS = ["127.0.0.1"]
     _, delivery = delivery_for("http://127.0.0.1:9/nothing-listens")
     webhooks.webhooks_deliver_due(at=AT)
     delivery.refresh_from_db()
@@ -238,6 +256,7 @@ def test_twenty_failures_in_a_row_disable_the_endpoint_and_tell_the_admins(
     assert "20 failures in a row" in hook.disabled_reason
     assert [m.to for m in mail.outbox] == [["ops@example.com"]]
     assert hook.url in mail.outbox[0].subject
+    assert hook.secret not in mail.outbox[0].subject + mail.outbox[0].body  # never mailed
     event("invoice.paid", customer=customer)
     webhooks.webhooks_fan_out(at=AT)  # a disabled endpoint gets no new deliveries
     assert hook.deliveries.count() == 25

@@ -25,6 +25,7 @@ BASE = "/api/v1/webhook-endpoints/"
 @pytest.fixture
 def server(settings):
     settings.WEBHOOK_TIMEOUT_SECONDS = 0.5
+    settings.OUTBOUND_ALLOWED_HOSTS = ["127.0.0.1"]  # the stub server (private otherwise)
     state = start_server()
     yield state
     state.server.shutdown()
