@@ -10,7 +10,7 @@ from django.db import connection
 from api.services import api_key_create
 from api.tests.schema_check import StrictAPIClient
 from api.throttling import throttle_counters_reset
-from billing.defaults import payment_defaults_ensure
+from billing.payments.defaults import payment_defaults_ensure
 from reports.staff_groups import sync_staff_groups
 
 

@@ -74,9 +74,9 @@ def raw_key(n: int) -> str:
 
 def setup_data(customers: int, now: datetime) -> list[int]:
     """Customer ids 0..n-1 of this run's day, made when missing; their usage and keys."""
-    from billing.services.subscriptions import subscription_create
-    from billing.services.usage import usage_events_ingest
-    from billing.services.usage_storage import usage_partitions_ensure
+    from billing.invoicing.services.subscription_billing import subscription_create
+    from billing.usage.services import usage_events_ingest
+    from billing.usage.storage import usage_partitions_ensure
     from catalog.models import BillableMetric, Feature, Plan
     from catalog.services import feature_create, metric_create, plan_create
     from customers.models import Customer

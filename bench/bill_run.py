@@ -32,8 +32,8 @@ django.setup()
 from django.core.management import call_command  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 
-from billing import periods  # noqa: E402
 from billing.models import BillingEvent, Invoice, InvoiceLine, Subscription  # noqa: E402
+from billing.subscriptions import periods  # noqa: E402
 from catalog.models import Plan  # noqa: E402
 from catalog.services import plan_create  # noqa: E402
 from customers.models import Customer  # noqa: E402

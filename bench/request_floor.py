@@ -37,8 +37,8 @@ logging.getLogger("django.request").setLevel(logging.ERROR)  # no "Not Found" li
 from django.test import Client  # noqa: E402
 
 from api.services import api_key_create  # noqa: E402
+from billing.invoicing.services.subscription_billing import subscription_create  # noqa: E402
 from billing.models import Subscription  # noqa: E402
-from billing.services.subscriptions import subscription_create  # noqa: E402
 from catalog.models import BillableMetric, Plan  # noqa: E402
 from catalog.services import metric_create, plan_create  # noqa: E402
 from customers.models import Customer  # noqa: E402

@@ -272,7 +272,7 @@ SPECTACULAR_SETTINGS = {
         "FeatureKindEnum": "catalog.models.FeatureKind",
         "SubscriptionStatusEnum": "billing.models.SubscriptionStatus",
         "InvoiceStatusEnum": "billing.models.InvoiceStatus",
-        "BillRunStatusEnum": "billing.models.invoices.BillRunStatus",
+        "BillRunStatusEnum": "billing.invoicing.models.invoices.BillRunStatus",
         "InvoiceLineKindEnum": "billing.models.LineKind",
         "CouponKindEnum": "billing.models.CouponKind",
         "BalanceTransactionKindEnum": "billing.models.BalanceTransactionKind",
@@ -333,7 +333,8 @@ if env("STRIPE_API_HOST", default=""):
 DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
 DJSTRIPE_WEBHOOK_VALIDATION = env("DJSTRIPE_WEBHOOK_VALIDATION", default="verify_signature")
 # A Stripe webhook request with a larger body is refused (413) before dj-stripe stores it;
-# a refused (invalid) one is stored cut to 4 KB (billing/gateways/stripe_webhook_bounds.py).
+# a refused (invalid) one is stored cut to 4 KB (billing/payments/gateways/
+# stripe_webhook_bounds.py).
 STRIPE_WEBHOOK_MAX_BODY_BYTES = env.int("STRIPE_WEBHOOK_MAX_BODY_BYTES", default=512 * 1024)
 
 LOGGING = {
@@ -367,7 +368,7 @@ BILL_RUN_TASK_SECONDS = env.int("BILL_RUN_TASK_SECONDS", default=120)
 USAGE_FUTURE_TOLERANCE_SECONDS = env.int("USAGE_FUTURE_TOLERANCE_SECONDS", default=300)
 
 # Payments
-# Fraud checks before every charge (billing.services.fraud); a check that fires holds the
+# Fraud checks before every charge (billing.payments.services.fraud); a check that fires holds the
 # payment for review. Amount limits: per currency, [customer age in days, largest charge].
 PAYMENT_FRAUD = {
     "attempts_per_customer_per_hour": env.int("FRAUD_ATTEMPTS_PER_CUSTOMER_PER_HOUR", default=10),

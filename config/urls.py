@@ -4,17 +4,14 @@ from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from api.errors import api_bad_request, api_not_found
-from billing.gateways.stripe_webhook_bounds import stripe_webhook_receive
-from billing.views_sandbox import sandbox_authenticate
+from billing.payments.gateways.stripe_webhook_bounds import stripe_webhook_receive
+from billing.payments.views_sandbox import sandbox_authenticate
 from provisioning.api.access_fast import access_check_view
 
 api_v1 = [
     path("", include("catalog.api.urls")),
     path("", include("customers.api.urls")),
-    path("", include("billing.api.urls")),
-    path("", include("billing.api.credits_urls")),
-    path("", include("billing.api.payments_urls")),
-    path("", include("billing.api.bank_transfers_urls")),
+    path("", include("billing.urls")),
     path("", include("provisioning.api.entitlements_urls")),
     path("", include("provisioning.api.keys_urls")),
     path("", include("provisioning.api.orders_urls")),
@@ -32,7 +29,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # Swagger UI; its start-up script is a file (/api/docs/?script), not inline: CSP.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
-    # dj-stripe's webhook view behind a body-size limit (billing/gateways/stripe_webhook_bounds.py)
+    # dj-stripe's webhook view behind a body-size limit (stripe_webhook_bounds.py)
     path("stripe/webhook/<uuid:uuid>/", stripe_webhook_receive),
     path("stripe/", include("djstripe.urls", namespace="djstripe")),
     path(

@@ -8,8 +8,8 @@ import re
 
 from django import forms
 
-from billing.gateways.sandbox import CARD_NUMBERS, TEST_TOKENS, test_token_for
 from billing.models import PaymentMethod, PaymentMethodStatus
+from billing.payments.gateways.sandbox import CARD_NUMBERS, TEST_TOKENS, test_token_for
 
 NONCE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 STRIPE_TOKEN = re.compile(r"^(pm|seti)_[A-Za-z0-9_]{4,250}$")

@@ -15,14 +15,14 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q
 
 from api.errors import DomainError
+from billing.invoicing.services.documents import money
 from billing.models import (
     CUSTOMER_CANCEL_REASONS,
     InvoiceLine,
     Subscription,
     SubscriptionStatus,
 )
-from billing.services.documents import money
-from billing.services.subscriptions import addons_open
+from billing.subscriptions.services import addons_open
 from catalog.models import AddOn, Feature, Plan, PlanStatus
 from customers.dates import customer_day
 from customers.models import Customer, CustomerRole, CustomerUser
@@ -142,7 +142,7 @@ class SubscriptionChangeForm(PortalForm):
         return [self[self.addon_field(addon)] for addon in self.addons]
 
     def change_kwargs(self) -> dict:
-        """The keyword arguments of billing.services.changes.subscription_change."""
+        """The keyword arguments of billing.invoicing.services.changes.subscription_change."""
         data = self.cleaned_data
         return {
             "plan": data["plan"],

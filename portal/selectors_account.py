@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo
 
 from django.db.models import Q, QuerySet
 
+from billing.invoicing.selectors import subscription_upcoming_invoice
+from billing.invoicing.services.documents import money, period_label, unit_price
 from billing.models import (
     CreditNote,
     DunningCase,
@@ -24,9 +26,7 @@ from billing.models import (
     SubscriptionAddOn,
     SubscriptionStatus,
 )
-from billing.selectors import subscription_upcoming_invoice
-from billing.services.documents import money, period_label, unit_price
-from billing.services.incomplete import incomplete_hours
+from billing.payments.services.incomplete import incomplete_hours
 from catalog.models import AddOn, Charge, Entitlement, FeatureKind, Plan, ServiceLevel
 from customers.models import Customer
 from provisioning.selectors import EntitlementUsage, customer_entitlement_list

@@ -10,7 +10,7 @@ from django.views.decorators.debug import sensitive_variables
 from django_fsm import TransitionNotAllowed
 
 from api.errors import DomainError, error_text
-from billing.admin_readonly import ActPermissionMixin, ReadOnlyMixin
+from billing.events.admin_mixins import ActPermissionMixin, ReadOnlyMixin
 from provisioning.models import SeatAssignment, ServiceKey
 from provisioning.services.keys import service_key_revoke, service_key_rotate
 from provisioning.services.seats import seat_unassign

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 from django_fsm import TransitionNotAllowed
 
 from api.errors import DomainError, error_text
-from billing.admin_readonly import ReadOnlyMixin
+from billing.events.admin_mixins import ReadOnlyMixin
 from provisioning.models import DriftAuditRun, DriftFinding, DriftKind
 from provisioning.services.audit import drift_audit_run, drift_repair
 

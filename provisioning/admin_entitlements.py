@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from api.errors import DomainError, error_text
-from billing.admin_readonly import ReadOnlyMixin
+from billing.events.admin_mixins import ReadOnlyMixin
 from provisioning.models import CustomerAccess, EntitlementOverride, ProvisionedEntitlement
 from provisioning.services.entitlements import entitlements_sync
 from provisioning.services.overrides import (

@@ -9,8 +9,8 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils.html import format_html
 
-from billing.admin_payments import ServiceActionsMixin, fields_of
-from billing.admin_readonly import ReadOnlyMixin
+from billing.events.admin_mixins import ReadOnlyMixin
+from billing.payments.admin.payments import ServiceActionsMixin, fields_of
 from provisioning.models import FulfillmentStep, Order, Workflow
 from provisioning.services.orders import (
     order_abandon,

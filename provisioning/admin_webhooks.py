@@ -8,7 +8,7 @@ from django.contrib import admin, messages
 from django.utils import timezone
 
 from api.errors import DomainError
-from billing.admin_readonly import ActPermissionMixin, ReadOnlyMixin
+from billing.events.admin_mixins import ActPermissionMixin, ReadOnlyMixin
 from provisioning.models import DeliveryAttempt, WebhookDelivery, WebhookEndpoint
 from provisioning.services import webhooks
 

@@ -6,7 +6,7 @@ class ProvisioningConfig(AppConfig):
     verbose_name = "Provisioning"
 
     def ready(self):
-        from billing.services.events import billing_event_handler_register
+        from billing.events.services import billing_event_handler_register
         from provisioning.services.sync import INLINE_KINDS
         from provisioning.tasks import billing_event_on_commit
 

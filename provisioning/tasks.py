@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.utils import timezone
 
-from billing.services.events import RecordedEvent
+from billing.events.services import RecordedEvent
 from provisioning.services.orders import deprovision_due, orders_run_due
 from provisioning.services.overrides import entitlement_overrides_expire
 from provisioning.services.sync import billing_event_apply, billing_events_consume

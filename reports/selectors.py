@@ -14,6 +14,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db.models import CharField, Count, Exists, OuterRef, Prefetch, Q, QuerySet, Sum
 from django.db.models.functions import Cast, TruncDate
 
+from billing.invoicing.services.credits import customer_balances
 from billing.models import (
     BillingEvent,
     BillRun,
@@ -27,7 +28,6 @@ from billing.models import (
     SubscriptionStatus,
     cancel_reason_label,
 )
-from billing.services.credits import customer_balances
 from catalog.models import AddOnInterval
 from catalog.money import round_money
 from customers.models import Customer

@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 
 # On PostgreSQL the events table is partitioned by month of `timestamp` (range partitions
-# are added by billing.services.usage_storage; a default partition takes the rest). A
+# are added by billing.usage.storage; a default partition takes the rest). A
 # partitioned table's primary key must contain the partition key: (id, timestamp).
 PARTITIONED_TABLE = """
 CREATE SEQUENCE billing_usageevent_id_seq AS bigint;

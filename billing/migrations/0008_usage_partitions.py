@@ -20,7 +20,7 @@ def schedule_delete(apps, schema_editor):
 
 def partitions_create(apps, schema_editor):
     # Raw SQL only (no model state involved), so calling the service is safe here.
-    from billing.services.usage_storage import usage_partitions_ensure
+    from billing.usage.storage import usage_partitions_ensure
 
     usage_partitions_ensure(at=timezone.now(), using=schema_editor.connection.alias)
 

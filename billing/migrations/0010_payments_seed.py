@@ -2,7 +2,7 @@
 
 from django.db import migrations
 
-from billing.defaults import payment_defaults_ensure
+from billing.payments.defaults import payment_defaults_ensure
 
 SCHEDULES = [
     # name, func, type ("I" minutes, "H" hourly, "D" daily), minutes

@@ -1,0 +1,1 @@
+"""Factories and helpers the billing packages' tests share (each package keeps its tests)."""

@@ -1,7 +1,7 @@
 from datetime import datetime
 from decimal import Decimal
 
-from billing.services.subscriptions import subscription_create
+from billing.invoicing.services.subscription_billing import subscription_create
 from catalog import services as catalog
 from customers.services import customer_create
 

@@ -5,9 +5,9 @@ from decimal import Decimal
 
 from django.db import transaction
 
+from billing.invoicing.services.invoices import invoice_create, invoice_finalize
 from billing.models import InvoiceLine, LineKind, Payment
-from billing.services.invoicing import invoice_create, invoice_finalize
-from billing.services.payment_methods import payment_method_attach
+from billing.payments.services.methods import payment_method_attach
 from billing.tests import factories
 
 AT = datetime(2026, 3, 10, 12, tzinfo=UTC)

@@ -6,8 +6,8 @@ from zoneinfo import ZoneInfo
 
 from django import template
 
-from billing.services.documents import money as money_format
-from billing.services.documents import period_label
+from billing.invoicing.services.documents import money as money_format
+from billing.invoicing.services.documents import period_label
 from customers.dates import customer_day
 
 register = template.Library()

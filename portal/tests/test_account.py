@@ -8,8 +8,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from billing.models import PaymentStatus
-from billing.services.collection import invoice_collect
-from billing.services.payments import payment_collect
+from billing.payments.services.collection import invoice_collect
+from billing.payments.services.payments import payment_collect
 from billing.tests import factories as billing_factories
 from billing.tests.payment_helpers import card, open_invoice
 from catalog import services as catalog_services

@@ -10,7 +10,8 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from billing.gateways.base import GatewayError, StoredMethod
+from billing.invoicing.services.credits import credit_note_issue
+from billing.invoicing.services.invoices import invoice_create
 from billing.models import (
     InvoiceLine,
     InvoiceStatus,
@@ -22,9 +23,8 @@ from billing.models import (
     PaymentStatus,
     SandboxPaymentMethod,
 )
-from billing.services.credits import credit_note_issue
-from billing.services.invoicing import invoice_create
-from billing.services.payments import payment_collect
+from billing.payments.gateways.base import GatewayError, StoredMethod
+from billing.payments.services.payments import payment_collect
 from billing.tests.payment_helpers import card, open_invoice
 from customers.models import CustomerRole
 

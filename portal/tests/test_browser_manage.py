@@ -4,9 +4,9 @@ then shows."""
 from django.core import mail
 from django.utils import timezone
 
+from billing.invoicing.services.changes import subscription_change
+from billing.invoicing.services.documents import money
 from billing.models import Subscription
-from billing.services.changes import subscription_change
-from billing.services.documents import money
 from portal.tests.conftest import sign_in
 from provisioning.services.keys import service_key_create
 

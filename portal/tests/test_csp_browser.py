@@ -6,8 +6,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from billing.services.changes import subscription_change
-from billing.services.documents import money
+from billing.invoicing.services.changes import subscription_change
+from billing.invoicing.services.documents import money
 from billing.tests.payment_helpers import card, open_invoice
 from portal.tests.conftest import sign_in
 from portal.tests.test_account import quota_limit

@@ -7,8 +7,12 @@ import pytest
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from billing.admin_dates import CustomerDaysMixin
-from billing.services.documents import PDF_TEMPLATE, invoice_email_build, invoice_pdf_context
+from billing.invoicing.admin.dates import CustomerDaysMixin
+from billing.invoicing.services.documents import (
+    PDF_TEMPLATE,
+    invoice_email_build,
+    invoice_pdf_context,
+)
 from billing.tests.payment_helpers import open_invoice
 from customers.dates import customer_day
 from customers.models import CustomerRole

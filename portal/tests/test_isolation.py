@@ -9,8 +9,8 @@ from django.forms.models import model_to_dict
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
-from billing.services.credits import credit_note_issue
-from billing.services.payments import payment_collect
+from billing.invoicing.services.credits import credit_note_issue
+from billing.payments.services.payments import payment_collect
 from billing.tests.payment_helpers import card, open_invoice
 from customers.models import CustomerRole
 from provisioning.services.keys import service_key_create

@@ -8,7 +8,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from billing.models import PaymentMethod, Subscription
-from billing.services.collection import invoice_collect
+from billing.payments.services.collection import invoice_collect
 from catalog.models import AddOn, Charge, Feature, Plan, Product
 from customers.models import Customer, CustomerUser
 from portal.management.commands.seed_demo import base_url

@@ -6,10 +6,10 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from billing.invoicing.services.changes import subscription_change
+from billing.invoicing.services.documents import money
+from billing.invoicing.services.subscription_billing import subscription_cancel
 from billing.models import InvoiceLine, Subscription, SubscriptionAddOn
-from billing.services.changes import subscription_change
-from billing.services.documents import money
-from billing.services.subscriptions import subscription_cancel
 from customers.models import CustomerRole
 from portal.tests.helpers import account
 from provisioning.services.entitlements import entitlements_sync

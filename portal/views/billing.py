@@ -18,6 +18,12 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from api.errors import DomainError, error_text
+from billing.invoicing.services.documents import (
+    credit_note_pdf,
+    credit_note_pdf_filename,
+    invoice_pdf,
+    invoice_pdf_filename,
+)
 from billing.models import (
     CreditNote,
     Gateway,
@@ -30,19 +36,13 @@ from billing.models import (
     PaymentSource,
     PaymentStatus,
 )
-from billing.services.documents import (
-    credit_note_pdf,
-    credit_note_pdf_filename,
-    invoice_pdf,
-    invoice_pdf_filename,
-)
-from billing.services.payment_methods import (
+from billing.payments.services.methods import (
     payment_method_attach,
     payment_method_detach,
     payment_method_set_default,
 )
-from billing.services.payment_setup import payment_method_setup_start, stripe_elements_config
-from billing.services.payments import payment_collect
+from billing.payments.services.payments import payment_collect
+from billing.payments.services.setup import payment_method_setup_start, stripe_elements_config
 from portal.access import owned_or_404, portal_view
 from portal.forms_billing import PayForm, SandboxCardForm, StripeMethodForm
 from portal.selectors_account import (

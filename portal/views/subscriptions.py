@@ -26,12 +26,12 @@ from django.views.decorators.http import require_GET, require_POST
 from django_fsm import TransitionNotAllowed
 
 from api.errors import DomainError
+from billing.invoicing.services.changes import subscription_change
+from billing.invoicing.services.documents import money
+from billing.invoicing.services.subscription_billing import subscription_cancel
 from billing.models import Subscription, SubscriptionStatus, cancel_reason_label
-from billing.services.changes import subscription_change
-from billing.services.documents import money
-from billing.services.subscriptions import (
+from billing.subscriptions.services import (
     addons_open,
-    subscription_cancel,
     subscription_cancel_undo,
     subscription_pause,
     subscription_resume,

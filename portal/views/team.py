@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from api.errors import DomainError, error_text
-from billing.services.documents import seller
+from billing.invoicing.services.documents import seller
 from customers.models import CustomerRole, CustomerUser
 from portal.access import owned_or_404, portal_view
 from portal.forms_manage import (

@@ -29,8 +29,8 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.db.models import Count, Q
 
+from billing.events.services import Actor, actor_label
 from billing.models import BillingEvent, Subscription, SubscriptionAddOn, SubscriptionStatus
-from billing.services.events import Actor, actor_label
 from catalog.models import Entitlement, Feature, FeatureKind
 from customers.models import Customer
 from provisioning.models import (

@@ -23,7 +23,7 @@ from django.db.models import Q, QuerySet
 
 from api.errors import Conflict, StateError
 from api.services import api_key_hash
-from billing.services.events import actor_label
+from billing.events.services import actor_label
 from customers.models import Customer
 from provisioning.models import AccessStatus, CustomerAccess, ProvisionedEntitlement, ServiceKey
 from provisioning.services.accounts import Actor, access_lock

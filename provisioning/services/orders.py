@@ -18,8 +18,8 @@ from django.db.models import F, Q, QuerySet
 from django_fsm import TransitionNotAllowed
 
 from api.errors import StateError
+from billing.events.services import Actor, actor_label
 from billing.models import BillingEvent, Subscription
-from billing.services.events import Actor, actor_label
 from customers.models import Customer
 from provisioning.models import (
     CustomerAccess,

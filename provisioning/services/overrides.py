@@ -14,7 +14,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from api.errors import StateError
-from billing.services.events import actor_label
+from billing.events.services import actor_label
 from catalog.models import Feature, FeatureKind
 from customers.models import Customer
 from provisioning.models import EntitlementOverride, OverrideKind

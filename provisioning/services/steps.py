@@ -21,8 +21,8 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from api.outbound import outbound_request
+from billing.invoicing.services.documents import seller
 from billing.models import Subscription, SubscriptionStatus
-from billing.services.documents import seller
 from catalog.models import Feature
 from customers.models import CustomerUser
 from provisioning.models import CustomerAccess, FulfillmentStep, ProvisionedEntitlement

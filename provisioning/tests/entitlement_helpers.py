@@ -4,8 +4,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from itertools import count
 
-from billing.services.usage import usage_events_ingest
 from billing.tests import factories
+from billing.usage.services import usage_events_ingest
 from catalog import services as catalog
 from catalog.tests.factories import feature as feature_create
 from catalog.tests.factories import metric as metric_create

@@ -9,9 +9,9 @@ import pytest
 from django.core.cache import cache
 
 from api.errors import DomainError
-from billing.services.changes import subscription_change
-from billing.services.usage import usage_events_ingest
+from billing.invoicing.services.changes import subscription_change
 from billing.tests import factories
+from billing.usage.services import usage_events_ingest
 from catalog.tests.factories import feature as feature_create
 from catalog.tests.factories import metric as metric_create
 from customers.services import customer_user_add

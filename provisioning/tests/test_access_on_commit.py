@@ -13,9 +13,9 @@ from django.utils import timezone
 from django_q.models import OrmQ
 
 from billing.models import Subscription
-from billing.services.collection import invoice_collect
-from billing.services.incomplete_jobs import subscriptions_incomplete_expire
-from billing.services.payments import payment_collect
+from billing.payments.services.collection import invoice_collect
+from billing.payments.services.incomplete_jobs import subscriptions_incomplete_expire
+from billing.payments.services.payments import payment_collect
 from billing.tests import factories
 from billing.tests.payment_helpers import card, customer_with_card
 from provisioning import tasks

@@ -258,8 +258,9 @@ def test_the_admin_report_runs_the_audit_and_repairs_with_one_click(cat, admin_c
 
 
 def test_the_lifecycle_through_the_event_log_and_orders_leaves_no_drift(cat):
-    from billing.services.changes import subscription_change
-    from billing.services.subscriptions import subscription_cancel, subscription_pause
+    from billing.invoicing.services.changes import subscription_change
+    from billing.invoicing.services.subscription_billing import subscription_cancel
+    from billing.subscriptions.services import subscription_pause
     from provisioning.services.orders import deprovision_due, orders_run_due
     from provisioning.services.sync import billing_events_consume
 

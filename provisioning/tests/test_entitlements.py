@@ -7,8 +7,8 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from api.errors import StateError
-from billing.services.changes import subscription_change
-from billing.services.subscriptions import subscription_cancel
+from billing.invoicing.services.changes import subscription_change
+from billing.invoicing.services.subscription_billing import subscription_cancel
 from billing.tests import factories
 from provisioning.models import CustomerAccess, EntitlementOverride, ProvisionedEntitlement
 from provisioning.services.entitlements import (

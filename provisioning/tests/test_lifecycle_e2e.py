@@ -26,12 +26,12 @@ from django.utils import timezone
 from django_q.models import OrmQ
 from django_q.tasks import async_task
 
+from billing.dunning.jobs import dunning_run
+from billing.invoicing.services.changes import subscription_change
+from billing.invoicing.services.subscription_billing import subscription_cancel, subscription_create
 from billing.models import BillingEvent, DunningCampaign, DunningCase, Invoice, Subscription
-from billing.services.changes import subscription_change
-from billing.services.dunning_jobs import dunning_run
-from billing.services.payment_methods import payment_method_attach
-from billing.services.payments import payment_collect
-from billing.services.subscriptions import subscription_cancel, subscription_create
+from billing.payments.services.methods import payment_method_attach
+from billing.payments.services.payments import payment_collect
 from billing.tests import factories
 from billing.tests.payment_helpers import customer_with_card, renewal_invoice
 from catalog.models import Entitlement

@@ -5,11 +5,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import transaction
 
+from billing.events import services as billing_events
+from billing.events.services import billing_event_record
+from billing.invoicing.services.changes import subscription_change
+from billing.invoicing.services.subscription_billing import subscription_cancel
 from billing.models import BillingEvent
-from billing.services import events as billing_events
-from billing.services.changes import subscription_change
-from billing.services.events import billing_event_record
-from billing.services.subscriptions import subscription_cancel, subscription_pause
+from billing.subscriptions.services import subscription_pause
 from billing.tests import factories
 from catalog.models import Entitlement
 from catalog.tests import factories as catalog_factories
@@ -198,7 +199,7 @@ def test_consume_task_reads_and_runs(plans):
 
 
 def test_a_renewal_becomes_a_renew_order_that_resyncs_entitlements(plans):
-    from billing.services.bill_runs import bill_customer
+    from billing.invoicing.services.bill_runs import bill_customer
 
     basic, _ = plans
     customer = factories.customer()

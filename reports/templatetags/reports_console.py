@@ -7,7 +7,7 @@ from decimal import Decimal
 from django import template
 from django.utils import timezone
 
-from billing.services.documents import money as money_text
+from billing.invoicing.services.documents import money as money_text
 from provisioning.models import DriftKind
 from reports.selectors import (
     DayCounts,

@@ -20,7 +20,7 @@ from reports.tests.console_helpers import AT, GROUPS, full_customer, order, staf
 pytestmark = pytest.mark.django_db
 
 # An action's permission -> the model permission it needs ("act": the actions that call
-# services need the model's change permission; see billing/admin_readonly.py).
+# services need the model's change permission; see billing/events/admin_mixins.py).
 NEEDS = {"act": "change", "change": "change", "delete": "delete", "add": "add", "view": "view"}
 
 
@@ -223,7 +223,7 @@ def test_bulk_write_off_reports_each_refusal(client):
     c2, _, open2 = full_customer("two")
     order(c1)  # unrelated rows stay as they are
     client.force_login(staff_user("finance"))
-    from billing.services.invoicing import invoice_void
+    from billing.invoicing.services.invoices import invoice_void
 
     invoice_void(invoice=open2, at=AT)
     response = post_action(

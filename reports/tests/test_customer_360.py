@@ -9,8 +9,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from billing.invoicing.services.subscription_billing import subscription_cancel
 from billing.models import BillingEvent, DunningCampaign, DunningCase
-from billing.services.subscriptions import subscription_cancel
 from billing.tests import factories
 from billing.tests.payment_helpers import open_invoice
 from customers.services import contact_create

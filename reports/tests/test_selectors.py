@@ -6,8 +6,9 @@ from decimal import Decimal
 
 import pytest
 
+from billing.invoicing.services.subscription_billing import subscription_cancel
 from billing.models import Subscription
-from billing.services.subscriptions import subscription_cancel, subscription_pause
+from billing.subscriptions.services import subscription_pause
 from billing.tests import factories
 from billing.tests.payment_helpers import open_invoice
 from catalog import services as catalog

@@ -3,7 +3,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from billing.services.bank_statements import bank_statement_import
+from billing.payments.services.bank_statements import bank_statement_import
 
 
 class Command(BaseCommand):

@@ -5,7 +5,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from api.errors import DomainError
-from billing.services.bill_runs import bill_run_execute
+from billing.invoicing.services.bill_runs import bill_run_execute
 
 BAR = 30
 

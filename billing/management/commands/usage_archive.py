@@ -5,7 +5,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from billing.services.usage_storage import usage_events_archive, usage_events_count_by_month
+from billing.usage.storage import usage_events_archive, usage_events_count_by_month
 
 _MONTH = re.compile(r"(\d{4})-(\d{2})")
 

@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 from django.utils import timezone
 
-from billing.services.usage_storage import usage_partitions_ensure, usage_partitions_list
+from billing.usage.storage import usage_partitions_ensure, usage_partitions_list
 
 
 def _months(value: str) -> int:

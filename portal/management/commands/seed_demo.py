@@ -16,10 +16,10 @@ from django.db import transaction
 from django.test.utils import override_settings
 from django.utils import timezone
 
+from billing.invoicing.services.subscription_billing import subscription_create
 from billing.models import Subscription
-from billing.services.payment_methods import payment_method_attach
-from billing.services.subscriptions import subscription_create
-from billing.services.usage import usage_events_ingest
+from billing.payments.services.methods import payment_method_attach
+from billing.usage.services import usage_events_ingest
 from catalog import services as catalog
 from catalog.models import AddOn, BillableMetric, Feature, Plan, Product, ServiceLevel
 from customers import services as customers

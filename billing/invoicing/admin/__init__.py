@@ -1,0 +1,2 @@
+"""Invoicing in the operations console: subscriptions, invoices, bill runs, credit notes,
+balances, coupons, SLA credits."""

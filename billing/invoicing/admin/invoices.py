@@ -1,0 +1,188 @@
+"""Invoices and their number sequences in the operations console: read-only, changed only by
+the status actions (finalize, mark paid, void, write off), each a service call per row."""
+
+from django.contrib import admin
+from django.contrib.auth import get_permission_codename
+from django.db.models import Model
+from django.utils import timezone
+from django.utils.html import format_html
+
+from billing.events.admin import ReadOnlyInline, billing_events_url, run_per_row
+from billing.invoicing.admin.dates import CustomerDaysMixin
+from billing.invoicing.models.invoices import Invoice, InvoiceLine, InvoiceNumberSequence
+from billing.invoicing.services.invoices import (
+    invoice_finalize,
+    invoice_mark_paid,
+    invoice_mark_uncollectible,
+    invoice_void,
+)
+
+
+def read_only_fieldsets(
+    model: type[Model], groups: list, *, displays: tuple = (), editable: tuple = ()
+) -> list:
+    """Fieldsets of `groups` (field names and the admin's `displays`), then an "Other" one
+    with whatever fields the model has beyond them (so a new field shows up), leaving out the
+    id and the `editable` fields the caller shows itself."""
+    names = [f.name for f in model._meta.concrete_fields if f.name not in ("id", *editable)]
+    fieldsets, listed = [], set()
+    for title, fields in groups:
+        shown = [f for f in fields if f in names or f in displays]
+        listed.update(shown)
+        if shown:
+            fieldsets.append((title, {"fields": shown}))
+    rest = [name for name in names if name not in listed]
+    if rest:
+        fieldsets.append(("Other", {"fields": rest}))
+    return fieldsets
+
+
+def fieldset_names(fieldsets: list) -> list[str]:
+    return [name for _, options in fieldsets for name in options["fields"]]
+
+
+# Invoices
+class InvoiceLineInline(ReadOnlyInline):
+    model = InvoiceLine
+    fk_name = "invoice"
+    fields = [
+        "kind",
+        "description",
+        "quantity",
+        "unit_amount",
+        "amount",
+        "period_start",
+        "period_end",
+        "tax_rate",
+        "tax_amount",
+    ]
+    readonly_fields = fields
+
+
+class StatusActionsMixin:
+    """Read-only admin whose actions (services) need the model's change permission."""
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_act_permission(self, request) -> bool:
+        opts = self.opts
+        return request.user.has_perm(f"{opts.app_label}.{get_permission_codename('change', opts)}")
+
+
+INVOICE_GROUPS = [
+    ("Invoice", ["number", "series", "customer", "currency", "status", "bill_run"]),
+    ("Period", ["period_start", "period_end"]),
+    ("Amounts", ["subtotal", "discount", "tax", "total", "amount_paid", "amount_due"]),
+    ("Dates", ["customer_days", "created_at", "issued_at", "due_at", "paid_at", "voided_at"]),
+    ("History", ["billing_events"]),
+]
+
+
+@admin.register(Invoice)
+class InvoiceAdmin(CustomerDaysMixin, StatusActionsMixin, admin.ModelAdmin):
+    list_display = [
+        "number_or_draft",
+        "customer",
+        "currency",
+        "status",
+        "total",
+        "amount_due",
+        "issue_day",
+        "due_day",
+        "period_start",
+    ]
+    list_filter = ["status", "currency", "created_at"]
+    search_fields = ["number", "customer__external_id", "customer__name"]
+    list_select_related = ["customer"]
+    date_hierarchy = "created_at"
+    fieldsets = read_only_fieldsets(
+        Invoice, INVOICE_GROUPS, displays=("billing_events", "customer_days")
+    )
+    readonly_fields = fieldset_names(fieldsets)
+    inlines = [InvoiceLineInline]
+    actions = [
+        "finalize_selected",
+        "void_selected",
+        "mark_paid_selected",
+        "mark_uncollectible_selected",
+    ]
+
+    @admin.display(description="number", ordering="number")
+    def number_or_draft(self, obj: Invoice) -> str:
+        return obj.number or f"Draft #{obj.pk}"
+
+    @admin.display(description="billing events")
+    def billing_events(self, obj: Invoice) -> str:
+        return format_html(
+            '<a href="{}">Billing events of this invoice</a>', billing_events_url(obj)
+        )
+
+    def has_add_permission(self, request):
+        return False  # invoices come from subscriptions and bill runs
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # void instead
+
+    @admin.action(permissions=["act"], description="Finalize (number and open)")
+    def finalize_selected(self, request, queryset):
+        at = timezone.now()
+        run_per_row(
+            self,
+            request,
+            queryset,
+            lambda invoice: invoice_finalize(invoice=invoice, at=at, actor=request.user),
+            "Finalized",
+        )
+
+    @admin.action(permissions=["act"], description="Void")
+    def void_selected(self, request, queryset):
+        at = timezone.now()
+        run_per_row(
+            self,
+            request,
+            queryset,
+            lambda invoice: invoice_void(invoice=invoice, at=at, actor=request.user),
+            "Voided",
+        )
+
+    @admin.action(permissions=["act"], description="Mark paid (outside any gateway)")
+    def mark_paid_selected(self, request, queryset):
+        at = timezone.now()
+        run_per_row(
+            self,
+            request,
+            queryset,
+            lambda invoice: invoice_mark_paid(invoice=invoice, at=at, actor=request.user),
+            "Marked paid",
+        )
+
+    @admin.action(permissions=["act"], description="Write off (mark uncollectible)")
+    def mark_uncollectible_selected(self, request, queryset):
+        at = timezone.now()
+        run_per_row(
+            self,
+            request,
+            queryset,
+            lambda invoice: invoice_mark_uncollectible(invoice=invoice, at=at, actor=request.user),
+            "Written off",
+        )
+
+
+# Number sequences
+@admin.register(InvoiceNumberSequence)
+class InvoiceNumberSequenceAdmin(admin.ModelAdmin):
+    list_display = ["series", "year", "next_value"]
+    list_filter = ["series", "year"]
+    search_fields = ["series"]
+    fields = list_display
+    readonly_fields = list_display
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,2 @@
+"""The API of subscriptions, invoices (PDF included), bill runs, credit notes, balances,
+coupons and discounts."""

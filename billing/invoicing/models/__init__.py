@@ -1,0 +1,1 @@
+"""Invoices and lines, bill runs, number sequences; credit notes, balance, coupons; SLA credits."""

@@ -1,0 +1,1 @@
+"""Invoicing's services: each module one concern (see the package docstring)."""

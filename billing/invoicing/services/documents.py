@@ -1,0 +1,308 @@
+"""Invoice documents: the PDF a customer receives, and the email that carries it."""
+
+import logging
+import warnings
+from datetime import datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from babel import Locale
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from billing.events.models import BillingEvent
+from billing.events.services import billing_event_record
+from billing.invoicing import hooks
+from billing.invoicing.models.credits import (
+    CreditNote,
+    CreditNoteStatus,
+)
+from billing.invoicing.models.invoices import Invoice, InvoiceStatus
+from catalog.money import round_money
+from customers.dates import customer_day, day, local_date
+from customers.models import Contact
+
+logger = logging.getLogger(__name__)
+
+PDF_TEMPLATE = "billing/invoice_pdf.html"
+EMAIL_TEMPLATE = "billing/email/invoice_finalized.txt"
+RECEIPT_TEMPLATE = "billing/email/invoice_receipt.txt"
+
+DEFAULT_SELLER = {
+    "name": "Example Billing Ltd",
+    "address": ["1 Example Street", "London EC1A 1AA", "United Kingdom"],
+    "email": "billing@example.com",
+    "tax_id": "",
+    "payment_details": [],  # e.g. ["Bank: Example Bank", "IBAN: GB00 EXMP 0000 0000 0000 00"]
+}
+
+
+def seller() -> dict:
+    """The business issuing invoices: `settings.INVOICE_SELLER` over the defaults."""
+    values = {**DEFAULT_SELLER, **getattr(settings, "INVOICE_SELLER", {})}
+    for key in ("address", "payment_details"):
+        if isinstance(values[key], str):
+            values[key] = [line for line in values[key].splitlines() if line.strip()]
+    return values
+
+
+def money(amount: Decimal, currency: str) -> str:
+    """`amount` in the currency's precision with thousands separators: "1,234.50 EUR"."""
+    return f"{round_money(amount, currency):,f} {currency}"
+
+
+def unit_price(amount: Decimal, currency: str) -> str:
+    """A unit price: the currency's precision, or more places when it has them (0.0000125)."""
+    rounded = round_money(amount, currency)
+    shown = rounded if rounded == amount else amount.normalize()
+    return f"{shown:,f} {currency}"
+
+
+def plain_number(value: Decimal) -> str:
+    """2.0000 -> "2", 1.5000 -> "1.5", 100 -> "100" (never exponent notation)."""
+    return f"{value.normalize():f}"
+
+
+def period_label(start: datetime | None, end: datetime | None, tz: ZoneInfo) -> str:
+    """ "1 Jan 2027 – 31 Jan 2027" in the customer's time zone. Periods are [start, end), so the
+    last day shown is the day of the instant just before `end`."""
+    if start is None or end is None:
+        return ""
+    first = local_date(start, tz)
+    last = local_date(end - timedelta(microseconds=1), tz)
+    return day(first) if first == last else f"{day(first)} – {day(last)}"
+
+
+def customer_address(customer) -> list[str]:
+    city_line = " ".join(
+        part for part in (customer.address_postal_code, customer.address_city) if part
+    )
+    country = customer.address_country or customer.country
+    country_name = Locale("en").territories.get(country, country) if country else ""
+    lines = [
+        customer.address_line1,
+        customer.address_line2,
+        city_line,
+        customer.address_state,
+        country_name,
+    ]
+    return [line for line in lines if line]
+
+
+def document_parties(customer) -> dict:
+    """The seller and customer blocks every PDF document shows (billing/_pdf_*.html)."""
+    return {
+        "seller": seller(),
+        "customer": customer,
+        "customer_address": customer_address(customer),
+    }
+
+
+def invoice_pdf_context(*, invoice: Invoice) -> dict:
+    """Everything the invoice template shows, formatted: amounts as strings in the invoice's
+    currency, dates in the customer's time zone."""
+    customer = invoice.customer
+    tz = ZoneInfo(customer.timezone)
+    currency = invoice.currency
+    lines = [
+        {
+            "description": line.description,
+            "period": period_label(line.period_start, line.period_end, tz),
+            "quantity": plain_number(line.quantity),
+            "unit_price": unit_price(line.unit_amount, currency),
+            "tax_rate": f"{plain_number(line.tax_rate)}%",
+            "amount": money(line.amount, currency),
+        }
+        for line in invoice.lines.order_by("position", "pk")
+    ]
+    status = invoice.status
+    owes = status in (InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE) and invoice.amount_due > 0
+    return {
+        "invoice": invoice,
+        **document_parties(customer),
+        "number": invoice.number or "DRAFT",
+        "is_draft": status == InvoiceStatus.DRAFT,
+        "stamp": {InvoiceStatus.PAID: "PAID", InvoiceStatus.VOID: "VOID"}.get(status, ""),
+        "status": status,
+        "status_label": invoice.get_status_display(),
+        "issue_date": customer_day(invoice.issued_at, customer),
+        "due_date": customer_day(invoice.due_at, customer),
+        "paid_date": customer_day(invoice.paid_at, customer),
+        "payment_reference": invoice.payment_reference or invoice.number or "",
+        "period": period_label(invoice.period_start, invoice.period_end, tz),
+        "currency": currency,
+        "lines": lines,
+        "subtotal": money(invoice.subtotal, currency),
+        "has_discount": invoice.discount != 0,
+        "discount": money(-invoice.discount, currency),
+        "tax": money(invoice.tax, currency),
+        "total": money(invoice.total, currency),
+        "amount_paid": money(invoice.amount_paid, currency),
+        "amount_due": money(invoice.amount_due, currency),
+        "owes": owes,
+        "autopay": hooks.provider("autopay_phrase")(invoice) if owes else "",
+    }
+
+
+def invoice_pdf(*, invoice: Invoice) -> bytes:
+    """The invoice as an A4 PDF."""
+    return _html_to_pdf(render_to_string(PDF_TEMPLATE, invoice_pdf_context(invoice=invoice)))
+
+
+def _html_to_pdf(html: str) -> bytes:
+    with warnings.catch_warnings():
+        # WeasyPrint 70 warns at import when libharfbuzz-subset is missing (it then embeds
+        # whole fonts: a bigger file, the same document).
+        warnings.filterwarnings("ignore", "HarfBuzz-Subset", DeprecationWarning)
+        import weasyprint  # imported here: heavy, and only needed to render
+    return weasyprint.HTML(string=html, base_url=str(settings.BASE_DIR / "templates")).write_pdf()
+
+
+def invoice_pdf_filename(invoice: Invoice) -> str:
+    return f"{invoice.number or f'draft-{invoice.pk}'}.pdf"
+
+
+CREDIT_NOTE_PDF_TEMPLATE = "billing/credit_note_pdf.html"
+
+
+def credit_note_pdf_context(*, credit_note: CreditNote) -> dict:
+    """What the credit note template shows, formatted like the invoice's (amounts in the
+    note's currency, dates in the customer's time zone)."""
+    customer = credit_note.customer
+    currency = credit_note.currency
+    return {
+        "credit_note": credit_note,
+        **document_parties(customer),
+        "number": credit_note.number,
+        "invoice_number": credit_note.invoice.number or "",
+        "is_void": credit_note.status == CreditNoteStatus.VOID,
+        "status_label": credit_note.get_status_display(),
+        "reason": credit_note.get_reason_display(),
+        "memo": credit_note.memo,
+        "issue_date": customer_day(credit_note.created_at, customer),
+        "currency": currency,
+        "lines": [
+            {"description": line.description, "amount": money(line.amount, currency)}
+            for line in credit_note.lines.order_by("position", "pk")
+        ],
+        "total": money(credit_note.total, currency),
+        "amount_due_reduction": money(credit_note.amount_due_reduction, currency),
+        "refund_amount": money(credit_note.refund_amount, currency),
+        "credit_amount": money(credit_note.credit_amount, currency),
+        "has_reduction": credit_note.amount_due_reduction != 0,
+        "has_refund": credit_note.refund_amount != 0,
+        "has_credit": credit_note.credit_amount != 0,
+    }
+
+
+def credit_note_pdf(*, credit_note: CreditNote) -> bytes:
+    """The credit note as an A4 PDF (the invoice's approach: a template through WeasyPrint)."""
+    return _html_to_pdf(
+        render_to_string(CREDIT_NOTE_PDF_TEMPLATE, credit_note_pdf_context(credit_note=credit_note))
+    )
+
+
+def credit_note_pdf_filename(credit_note: CreditNote) -> str:
+    return f"{credit_note.number}.pdf"
+
+
+def invoice_email_recipients(invoice: Invoice) -> list[str]:
+    """The customer's email, then its contacts who receive invoices; no duplicates."""
+    emails = [invoice.customer.email]
+    emails += Contact.objects.filter(customer=invoice.customer, receives_invoices=True).values_list(
+        "email", flat=True
+    )
+    seen: set[str] = set()
+    recipients = []
+    for email in emails:
+        if email and email.lower() not in seen:
+            seen.add(email.lower())
+            recipients.append(email)
+    return recipients
+
+
+def _invoice_message(invoice: Invoice, *, subject: str, template: str, context: dict):
+    """A mail to the invoice's recipients, from the seller, with the invoice's PDF."""
+    message = EmailMessage(
+        subject=subject,
+        body=render_to_string(template, context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=invoice_email_recipients(invoice),
+        reply_to=[context["seller"]["email"]] if context["seller"]["email"] else None,
+    )
+    message.attach(invoice_pdf_filename(invoice), invoice_pdf(invoice=invoice), "application/pdf")
+    return message
+
+
+def invoice_email_build(invoice: Invoice) -> EmailMessage:
+    context = invoice_pdf_context(invoice=invoice)
+    subject = f"Invoice {invoice.number} from {context['seller']['name']}"
+    return _invoice_message(invoice, subject=subject, template=EMAIL_TEMPLATE, context=context)
+
+
+def invoice_email_send(*, invoice_id: int, resend: bool = False) -> None:
+    """Email a finalized invoice, with its PDF, to the customer and its invoice contacts.
+
+    Once per invoice: the `invoice.email_sent` event (unique `dedupe_key`) is recorded in a
+    transaction and the mail goes out after that commits, so a second call, or a second
+    worker running the same task, sends nothing. The price of that order is at-most-once: a
+    crash between the commit and the SMTP call (or an SMTP error) loses that one email, while
+    the log says it was sent. We prefer that to sending it twice; staff can send it again
+    with `resend=True` (recorded as `invoice.email_resent`, no dedupe).
+
+    Drafts and void invoices are not sent (a void may happen before the queued task runs).
+    """
+    key = f"invoice.email_sent:{invoice_id}"
+    if not resend and BillingEvent.objects.filter(dedupe_key=key).exists():
+        return  # fast path; the dedupe key below is what makes it safe
+    invoice = Invoice.objects.select_related("customer").get(pk=invoice_id)
+    if invoice.status in (InvoiceStatus.DRAFT, InvoiceStatus.VOID):
+        logger.info("invoice %s is %s: no email sent", invoice_id, invoice.status)
+        return
+    if invoice.status == InvoiceStatus.PAID and not resend:
+        invoice_receipt_send(invoice_id=invoice_id)  # paid already: the receipt is the mail
+        return
+    message = invoice_email_build(invoice)  # rendered outside the transaction: it is slow
+    if resend:
+        _send_once(invoice, message, "invoice.email_resent", None)
+    else:
+        _send_once(invoice, message, "invoice.email_sent", key)
+
+
+def _send_once(invoice: Invoice, message: EmailMessage, kind: str, key: str | None) -> None:
+    """Record `kind` (once per `key`; None: every time), then send after the commit."""
+    with transaction.atomic():
+        event = billing_event_record(
+            kind=kind,
+            subject=invoice,
+            at=timezone.now(),
+            payload={"number": invoice.number, "to": message.to},
+            dedupe_key=key,
+        )
+        if event is not None:
+            transaction.on_commit(message.send)
+
+
+def invoice_receipt_build(invoice: Invoice) -> EmailMessage:
+    context = {
+        **invoice_pdf_context(invoice=invoice),
+        "paid_with": hooks.provider("paid_with")(invoice),
+    }
+    subject = f"Receipt: invoice {invoice.number} from {context['seller']['name']} is paid"
+    return _invoice_message(invoice, subject=subject, template=RECEIPT_TEMPLATE, context=context)
+
+
+def invoice_receipt_send(*, invoice_id: int) -> None:
+    """Email the receipt of a paid invoice (with its PDF, stamped paid), once per invoice
+    (`invoice.receipt_sent`, at most once like `invoice_email_send`). Queued on commit of
+    every `invoice.paid` event; an invoice paid when it is finalized gets only this mail."""
+    key = f"invoice.receipt_sent:{invoice_id}"
+    if BillingEvent.objects.filter(dedupe_key=key).exists():
+        return
+    invoice = Invoice.objects.select_related("customer").get(pk=invoice_id)
+    if invoice.status != InvoiceStatus.PAID:
+        return  # refunded or voided meanwhile: nothing to confirm
+    _send_once(invoice, invoice_receipt_build(invoice), "invoice.receipt_sent", key)

@@ -1,0 +1,2 @@
+"""Payments in the operations console: payments, refunds, methods, gateways, routing, bank
+transfers, reconciliation."""

@@ -1,0 +1,1 @@
+"""The API of payments, payment methods, bank transfers and the reconciliation report."""

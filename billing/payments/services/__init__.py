@@ -1,0 +1,1 @@
+"""Payments' services: each module one concern (see the package docstring)."""

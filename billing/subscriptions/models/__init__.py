@@ -1,0 +1,1 @@
+"""Subscriptions and the add-ons on them."""
