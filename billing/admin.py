@@ -8,5 +8,6 @@ import billing.invoicing.admin.invoices  # noqa: F401 - invoices, number sequenc
 import billing.invoicing.admin.sla  # noqa: F401 - SLA credits
 import billing.invoicing.admin.subscriptions  # noqa: F401 - subscriptions
 import billing.payments.admin.bank  # noqa: F401 - bank transfers, reconciliation report
-import billing.payments.admin.payments  # noqa: F401 - payments, refunds, methods, gateways, routing
+import billing.payments.admin.methods  # noqa: F401 - payment methods, gateways, routing
+import billing.payments.admin.payments  # noqa: F401 - payments, refunds
 import billing.usage.admin  # noqa: F401 - usage aggregates, events, alerts

@@ -9,10 +9,13 @@ class BillingConfig(AppConfig):
         # Effects that travel up billing's packages: the higher package connects its receivers
         # to the lower one's hooks (no lower package imports a higher one).
         from billing.dunning import receivers as dunning_receivers
+        from billing.invoicing import receivers as invoicing_receivers
         from billing.payments import receivers as payments_receivers
 
         # dj-stripe's webhook events arrive as signals: connect our receivers.
-        from billing.payments.gateways import stripe_webhook_bounds, stripe_webhooks  # noqa: F401
+        from billing.payments import stripe_webhooks  # noqa: F401
+        from billing.payments.gateways import stripe_webhook_bounds  # noqa: F401
 
+        invoicing_receivers.connect()
         payments_receivers.connect()
         dunning_receivers.connect()

@@ -1,3 +1,5 @@
+"""Fixtures the tests of every billing package share."""
+
 import pytest
 from django.utils.module_loading import import_string
 

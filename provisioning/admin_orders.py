@@ -19,7 +19,7 @@ from provisioning.services.orders import (
     step_retry,
     step_skip,
 )
-from provisioning.workflows import workflow_validate
+from provisioning.services.workflows import workflow_validate
 
 
 class FulfillmentStepInline(ReadOnlyMixin, admin.TabularInline):

@@ -10,7 +10,7 @@ from django.utils import timezone
 from api.errors import DomainError
 from billing.events.admin_mixins import ActPermissionMixin, ReadOnlyMixin
 from provisioning.models import DeliveryAttempt, WebhookDelivery, WebhookEndpoint
-from provisioning.services import webhooks
+from provisioning.services import webhook_delivery, webhooks
 
 
 def _events(text: str) -> list[str]:
@@ -182,7 +182,9 @@ class WebhookDeliveryAdmin(ActPermissionMixin, ReadOnlyMixin, admin.ModelAdmin):
         """One attempt per row, now (each up to the timeout); the answers are reported."""
         for delivery in queryset.order_by("pk")[:20]:
             try:
-                delivery = webhooks.webhook_delivery_redeliver(delivery=delivery, at=timezone.now())
+                delivery = webhook_delivery.webhook_delivery_redeliver(
+                    delivery=delivery, at=timezone.now()
+                )
             except DomainError as exc:
                 self.message_user(request, f"#{delivery.pk}: {exc.message}", messages.ERROR)
                 continue

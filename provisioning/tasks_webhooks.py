@@ -13,7 +13,7 @@ def webhooks_fan_out_task() -> int:
 
 def webhooks_deliver_due_task() -> int:
     """Scheduled every minute, and queued on commit by a fan-out that made deliveries."""
-    from provisioning.services.webhooks import webhooks_deliver_due
+    from provisioning.services.webhook_delivery import webhooks_deliver_due
 
     return webhooks_deliver_due(at=timezone.now())
 

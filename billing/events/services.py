@@ -18,8 +18,9 @@ from customers.models import Customer
 Actor = AbstractBaseUser | ApiKey | str | None
 
 logger = logging.getLogger("billing.events")
-# Billing's own follow-up of an event, queued when it commits: kind → task(invoice_id=…).
-EVENT_TASKS = {"invoice.paid": "billing.invoicing.tasks.invoice_receipt_send_task"}
+# Billing's own follow-up of an event, queued when it commits: kind → the dotted path of a
+# task called with the event's subject id (registered by the packages above, billing/apps.py).
+EVENT_TASKS: dict[str, tuple[str, str]] = {}
 _buffer: ContextVar[list[BillingEvent] | None] = ContextVar("billing_event_buffer", default=None)
 
 
@@ -84,6 +85,12 @@ def billing_event_handler_register(*, kinds: tuple[str, ...], handler) -> None:
     for the consumer tasks. A handler's failure is logged, never raised."""
     if all(registered != handler for _, registered in _handlers):
         _handlers.append((tuple(kinds), handler))
+
+
+def billing_event_task_register(*, kind: str, task: str, argument: str) -> None:
+    """Queue `task(**{argument: subject id})` when an event of `kind` commits (not for a
+    duplicate of a dedupe key)."""
+    EVENT_TASKS[kind] = (task, argument)
 
 
 def _handler_run(handler, event: RecordedEvent) -> None:
@@ -180,7 +187,8 @@ def billing_event_record(
                 return None  # recorded before: no follow-up task or handler either
             raise
     if kind in EVENT_TASKS:
-        task = partial(async_task, EVENT_TASKS[kind], invoice_id=subject.pk)
+        path, argument = EVENT_TASKS[kind]
+        task = partial(async_task, path, **{argument: subject.pk})
         transaction.on_commit(task, robust=True)
     if buffered is None:
         _handlers_on_commit(event)

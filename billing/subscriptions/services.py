@@ -1,4 +1,6 @@
-"""Subscription lifecycle: create, advance with time, cancel, pause, resume."""
+"""Subscription lifecycle steps that bill nothing: checking new subscriptions and add-ons, the
+open add-ons, new terms, pausing, resuming, undoing a scheduled cancellation. Creating,
+advancing and cancelling bill: `billing.invoicing.services.subscription_billing`."""
 
 from collections.abc import Iterable
 from datetime import datetime
@@ -17,10 +19,8 @@ from customers.models import Customer
 
 S = SubscriptionStatus
 
-# What subscription_advance may change on a subscription (for a caller that saves in bulk).
 
-
-def _new_errors(
+def subscription_new_errors(
     *,
     customer: Customer,
     plan: Plan,
@@ -51,8 +51,8 @@ def _new_errors(
     return errors
 
 
-def _validate_new(**kwargs) -> None:
-    errors = _new_errors(**kwargs)
+def subscription_new_validate(**kwargs) -> None:
+    errors = subscription_new_errors(**kwargs)
     if errors:
         raise ValidationError(errors)
 
@@ -150,7 +150,7 @@ def switch_terms(sub: Subscription, *, plan: Plan, quantity: int, on: datetime) 
         sub.set_period(periods.first_period(schedule))
 
 
-def _locked(sub: Subscription) -> Subscription:
+def subscription_locked(sub: Subscription) -> Subscription:
     return (
         Subscription.objects.select_for_update().select_related("plan", "customer").get(pk=sub.pk)
     )
@@ -162,7 +162,7 @@ def subscription_cancel_undo(
 ) -> Subscription:
     """Keep a subscription whose cancellation at the period end is still to come: it renews
     as before. The reason given stays in the event log, not on the subscription."""
-    sub = _locked(subscription)
+    sub = subscription_locked(subscription)
     if not sub.cancel_at_period_end or sub.status not in (
         S.TRIALING,
         S.ACTIVE,
@@ -186,7 +186,7 @@ def subscription_cancel_undo(
 def subscription_pause(
     *, subscription: Subscription, at: datetime, actor: Actor = None
 ) -> Subscription:
-    sub = _locked(subscription)
+    sub = subscription_locked(subscription)
     if not sub.plan.pausable:
         raise StateError(
             f"Plan {sub.plan.name} cannot be paused.", code="plan_not_pausable", field="plan"
@@ -201,7 +201,7 @@ def subscription_pause(
 def subscription_resume(
     *, subscription: Subscription, at: datetime, actor: Actor = None
 ) -> Subscription:
-    sub = _locked(subscription)
+    sub = subscription_locked(subscription)
     sub.resume()
     billing_restart(sub, at)
     sub.save()

@@ -14,7 +14,7 @@ from api.pagination import IdCursorPagination
 from api.serializers import StrictSerializer
 from api.views import ApiViewSet, ListRetrieveMixin
 from provisioning.models import DeliveryAttempt, DeliveryStatus, WebhookDelivery, WebhookEndpoint
-from provisioning.services import webhooks
+from provisioning.services import webhook_delivery, webhooks
 
 TAGS = ["webhooks"]
 
@@ -209,7 +209,7 @@ class WebhookDeliveryViewSet(ListRetrieveMixin, ApiViewSet):
     @action(detail=True, methods=["post"])
     def redeliver(self, request, pk=None):
         """Send it again now (also when it succeeded or gave up); 409 while it is being sent."""
-        delivery = webhooks.webhook_delivery_redeliver(
+        delivery = webhook_delivery.webhook_delivery_redeliver(
             delivery=self.get_object(), at=timezone.now()
         )
         return self.respond(self.get_queryset().get(pk=delivery.pk))

@@ -30,7 +30,7 @@ from provisioning.models import (
     StepStatus,
 )
 from provisioning.services.steps import STEP_TYPES, StepWait
-from provisioning.workflows import workflow_for
+from provisioning.services.workflows import workflow_for
 
 logger = logging.getLogger("provisioning.orders")
 

@@ -261,3 +261,15 @@ def redeliver(*, delivery: WebhookDelivery, at: datetime) -> WebhookDelivery:
         attempt = _attempt_start(delivery, at=at)
     answer = _send(delivery, at=at)
     return _record(delivery.pk, attempt.pk, answer, at=at, manual=True)
+
+
+def webhooks_deliver_due(*, at: datetime, limit: int = 100, budget_seconds: float = 240) -> int:
+    """Send due deliveries one at a time until none is due, `limit` were sent or the time
+    budget is spent (the task's timeout is 300 s). Returns how many were sent."""
+    return deliver_due(at=at, limit=limit, budget_seconds=budget_seconds)
+
+
+def webhook_delivery_redeliver(*, delivery: WebhookDelivery, at: datetime) -> WebhookDelivery:
+    """Send it again now (an operator's retry), whatever its state; the answer is recorded
+    as a new attempt. 409 while an attempt of it is under way."""
+    return redeliver(delivery=delivery, at=at)

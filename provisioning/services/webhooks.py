@@ -325,20 +325,3 @@ def webhooks_fan_out(*, at: datetime, limit: int = 1000) -> int:
             partial(async_task, "provisioning.tasks_webhooks.webhooks_deliver_due_task")
         )
     return len(rows)
-
-
-# Delivery (provisioning/services/webhook_delivery.py)
-def webhooks_deliver_due(*, at: datetime, limit: int = 100, budget_seconds: float = 240) -> int:
-    """Send due deliveries one at a time until none is due, `limit` were sent or the time
-    budget is spent (the task's timeout is 300 s). Returns how many were sent."""
-    from provisioning.services.webhook_delivery import deliver_due
-
-    return deliver_due(at=at, limit=limit, budget_seconds=budget_seconds)
-
-
-def webhook_delivery_redeliver(*, delivery: WebhookDelivery, at: datetime) -> WebhookDelivery:
-    """Send it again now (an operator's retry), whatever its state; the answer is recorded
-    as a new attempt. 409 while an attempt of it is under way."""
-    from provisioning.services.webhook_delivery import redeliver
-
-    return redeliver(delivery=delivery, at=at)

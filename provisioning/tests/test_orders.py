@@ -23,8 +23,8 @@ from provisioning.models import (
     Workflow,
 )
 from provisioning.services import orders
+from provisioning.services.workflows import DEFAULT_WORKFLOWS, workflow_validate
 from provisioning.tests.test_lifecycle_e2e import CountingServer
-from provisioning.workflows import DEFAULT_WORKFLOWS, workflow_validate
 
 AT = datetime(2026, 3, 10, 12, tzinfo=UTC)
 pytestmark = pytest.mark.django_db

@@ -15,8 +15,8 @@ from billing.models import BillingEvent
 from billing.tests import factories
 from provisioning.models import FulfillmentStep, OrderKind, WebhookDelivery, WebhookEndpoint
 from provisioning.models import Workflow as WorkflowRow
-from provisioning.services import orders, webhooks
-from provisioning.workflows import workflow_for, workflow_validate
+from provisioning.services import orders, webhook_delivery, webhooks
+from provisioning.services.workflows import workflow_for, workflow_validate
 
 pytestmark = pytest.mark.django_db
 AT = datetime(2026, 3, 10, 12, tzinfo=UTC)
@@ -58,7 +58,7 @@ def _delivered(url: str, *, saved_unchecked: bool):
         hook = webhooks.webhook_endpoint_create(url=url, events=[], at=AT)[0]
     _event()
     webhooks.webhooks_fan_out(at=AT)
-    assert webhooks.webhooks_deliver_due(at=AT) == 1
+    assert webhook_delivery.webhooks_deliver_due(at=AT) == 1
     return WebhookDelivery.objects.get(endpoint=hook)
 
 

@@ -170,7 +170,7 @@ def test_fan_out_reads_an_event_that_commits_after_a_later_one():
 # Delivery
 def test_a_delivery_is_signed_posted_and_logged(server):
     hook, delivery = delivery_for(server.url("/ok"))
-    assert webhooks.webhooks_deliver_due(at=AT) == 1
+    assert webhook_delivery.webhooks_deliver_due(at=AT) == 1
     [received] = server.received
     body = json.loads(received.body)
     assert body["id"] == f"evt_{delivery.event_id}"
@@ -191,19 +191,22 @@ def test_a_delivery_is_signed_posted_and_logged(server):
     assert (delivery.response_body, delivery.delivered_at) == ("thanks", AT)
     attempt = delivery.attempt_log.get()
     assert (attempt.response_code, attempt.error, attempt.at) == (200, "", AT)
-    assert webhooks.webhooks_deliver_due(at=AT + timedelta(hours=1)) == 0
+    assert webhook_delivery.webhooks_deliver_due(at=AT + timedelta(hours=1)) == 0
 
 
 def test_failures_retry_with_exponential_backoff_then_give_up(server):
     hook, delivery = delivery_for(server.url("/fail"))
     at, waits = AT, []
     for _ in range(webhooks.MAX_ATTEMPTS):
-        assert webhooks.webhooks_deliver_due(at=at) == 1
-        assert webhooks.webhooks_deliver_due(at=at) == 0  # not due again yet
+        assert webhook_delivery.webhooks_deliver_due(at=at) == 1
+        assert webhook_delivery.webhooks_deliver_due(at=at) == 0  # not due again yet
         delivery.refresh_from_db()
         if delivery.next_attempt_at:
             waits.append(delivery.next_attempt_at - at)
-            assert webhooks.webhooks_deliver_due(at=delivery.next_attempt_at - timedelta(1e-3)) == 0
+            assert (
+                webhook_delivery.webhooks_deliver_due(at=delivery.next_attempt_at - timedelta(1e-3))
+                == 0
+            )
             at = delivery.next_attempt_at
     assert waits == [timedelta(minutes=2**n) for n in range(webhooks.MAX_ATTEMPTS - 1)]
     assert (delivery.status, delivery.attempts) == (DeliveryStatus.GAVE_UP, 8)
@@ -219,7 +222,7 @@ def test_failures_retry_with_exponential_backoff_then_give_up(server):
 def test_an_endpoint_that_hangs_times_out_and_is_retried(server):
     server.hang_seconds = 1.5
     _, delivery = delivery_for(server.url("/hang"))
-    webhooks.webhooks_deliver_due(at=AT)
+    webhook_delivery.webhooks_deliver_due(at=AT)
     delivery.refresh_from_db()
     attempt = delivery.attempt_log.get()
     assert delivery.status == DeliveryStatus.FAILED
@@ -232,7 +235,7 @@ def test_an_endpoint_that_hangs_times_out_and_is_retried(server):
 def test_a_refused_connection_is_a_failed_attempt(settings):
     settings.OUTBOUND_ALLOWED_HOSTS = ["127.0.0.1"]
     _, delivery = delivery_for("http://127.0.0.1:9/nothing-listens")
-    webhooks.webhooks_deliver_due(at=AT)
+    webhook_delivery.webhooks_deliver_due(at=AT)
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.FAILED
     assert delivery.response_code is None
@@ -249,7 +252,7 @@ def test_twenty_failures_in_a_row_disable_the_endpoint_and_tell_the_admins(
         event("invoice.paid", customer=customer)
     webhooks.webhooks_fan_out(at=AT)
     with django_capture_on_commit_callbacks(execute=True):
-        assert webhooks.webhooks_deliver_due(at=AT) == 20  # then the endpoint is off
+        assert webhook_delivery.webhooks_deliver_due(at=AT) == 20  # then the endpoint is off
     hook.refresh_from_db()
     assert not hook.active
     assert hook.disabled_at == AT
@@ -260,12 +263,12 @@ def test_twenty_failures_in_a_row_disable_the_endpoint_and_tell_the_admins(
     event("invoice.paid", customer=customer)
     webhooks.webhooks_fan_out(at=AT)  # a disabled endpoint gets no new deliveries
     assert hook.deliveries.count() == 25
-    assert webhooks.webhooks_deliver_due(at=AT + timedelta(days=1)) == 0
+    assert webhook_delivery.webhooks_deliver_due(at=AT + timedelta(days=1)) == 0
     webhooks.webhook_endpoint_enable(endpoint=hook, at=AT + timedelta(days=1))
     hook.refresh_from_db()
     assert (hook.active, hook.consecutive_failures, hook.disabled_reason) == (True, 0, "")
     server.received.clear()
-    assert webhooks.webhooks_deliver_due(at=AT + timedelta(days=1), limit=3) == 3
+    assert webhook_delivery.webhooks_deliver_due(at=AT + timedelta(days=1), limit=3) == 3
 
 
 def test_giving_up_after_three_days_without_success_disables_the_endpoint(server, settings):
@@ -274,7 +277,7 @@ def test_giving_up_after_three_days_without_success_disables_the_endpoint(server
 
     def fail_until_given_up(delivery, at):
         while True:
-            webhooks.webhooks_deliver_due(at=at)
+            webhook_delivery.webhooks_deliver_due(at=at)
             delivery.refresh_from_db()
             if delivery.status == DeliveryStatus.GAVE_UP:
                 return
@@ -283,7 +286,7 @@ def test_giving_up_after_three_days_without_success_disables_the_endpoint(server
     fail_until_given_up(first, AT)
     hook.refresh_from_db()
     assert hook.active  # gave up, but failing for two hours only
-    webhooks.webhook_delivery_redeliver(delivery=first, at=AT + timedelta(hours=3))
+    webhook_delivery.webhook_delivery_redeliver(delivery=first, at=AT + timedelta(hours=3))
     hook.refresh_from_db()
     assert hook.consecutive_failures == 9
     hook.consecutive_failures = 0  # as if some deliveries had succeeded in between …
@@ -300,16 +303,16 @@ def test_giving_up_after_three_days_without_success_disables_the_endpoint(server
 
 def test_redeliver_sends_again_now_whatever_the_state(server):
     hook, delivery = delivery_for(server.url("/fail"))
-    webhooks.webhooks_deliver_due(at=AT)
+    webhook_delivery.webhooks_deliver_due(at=AT)
     hook.url = server.url("/ok")
     hook.save()
     later = AT + timedelta(seconds=10)  # before the scheduled retry
-    delivery = webhooks.webhook_delivery_redeliver(delivery=delivery, at=later)
+    delivery = webhook_delivery.webhook_delivery_redeliver(delivery=delivery, at=later)
     assert (delivery.status, delivery.attempts, delivery.delivered_at) == ("succeeded", 2, later)
-    delivery = webhooks.webhook_delivery_redeliver(delivery=delivery, at=later)
+    delivery = webhook_delivery.webhook_delivery_redeliver(delivery=delivery, at=later)
     assert (delivery.status, delivery.attempts) == ("succeeded", 3)
     assert [a.response_code for a in delivery.attempt_log.all()] == [500, 200, 200]
-    assert webhooks.webhooks_deliver_due(at=AT + timedelta(hours=1)) == 0
+    assert webhook_delivery.webhooks_deliver_due(at=AT + timedelta(hours=1)) == 0
     hook.refresh_from_db()
     assert hook.consecutive_failures == 0
 
@@ -321,7 +324,9 @@ def test_a_claimed_delivery_is_not_claimed_again_until_its_lease_ends():
     assert attempt.error == webhooks.SENDING
     assert webhook_delivery._claim_next(at=AT + timedelta(seconds=30)) is None
     with pytest.raises(DomainError) as error:
-        webhooks.webhook_delivery_redeliver(delivery=delivery, at=AT + timedelta(seconds=30))
+        webhook_delivery.webhook_delivery_redeliver(
+            delivery=delivery, at=AT + timedelta(seconds=30)
+        )
     assert error.value.code == "delivery_in_flight"
     again, second = webhook_delivery._claim_next(at=AT + webhooks.LEASE)  # the worker died
     assert again.attempts == 2
@@ -344,7 +349,7 @@ def test_concurrent_workers_never_send_a_delivery_twice(postgres_only, server):
 
     def worker():
         try:
-            sent.append(webhooks.webhooks_deliver_due(at=AT))
+            sent.append(webhook_delivery.webhooks_deliver_due(at=AT))
         finally:
             connection.close()
 

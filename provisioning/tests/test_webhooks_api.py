@@ -10,7 +10,7 @@ import provisioning.admin_webhooks  # noqa: F401 - registers the webhooks admin
 from billing.models import BillingEvent
 from billing.tests import factories
 from provisioning.models import WebhookDelivery, WebhookEndpoint
-from provisioning.services import webhooks
+from provisioning.services import webhook_delivery, webhooks
 from provisioning.tests.webhook_server import start_server
 
 # Served here until config/urls.py includes provisioning.api.webhooks_urls (then the same).
@@ -105,7 +105,7 @@ def test_deliveries_are_listed_with_attempts_and_can_be_redelivered(api, server)
         subject_id=str(customer.pk),
     )
     webhooks.webhooks_fan_out(at=timezone.now())
-    webhooks.webhooks_deliver_due(at=timezone.now())
+    webhook_delivery.webhooks_deliver_due(at=timezone.now())
     listed = api.get(f"{BASE}{endpoint['id']}/deliveries/").json()
     [delivery] = listed["results"]
     assert listed["next_cursor"] is None

@@ -19,8 +19,8 @@ from billing.invoicing.services.checkout import subscription_checkout_on_commit
 from billing.invoicing.services.subscription_billing import subscription_cancel
 from billing.subscriptions.models.subscriptions import Subscription
 from billing.subscriptions.services import (
-    _validate_new,
     subscription_cancel_undo,
+    subscription_new_validate,
     subscription_pause,
     subscription_resume,
 )
@@ -56,7 +56,7 @@ class SubscriptionAddForm(forms.ModelForm):
             return cleaned  # the field errors say why
         trial_days = cleaned.get("trial_days")
         try:
-            _validate_new(
+            subscription_new_validate(
                 customer=customer,
                 plan=plan,
                 quantity=quantity,

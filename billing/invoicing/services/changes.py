@@ -35,7 +35,12 @@ from billing.invoicing.services.subscription_billing import addons_one_time_line
 from billing.subscriptions import periods
 from billing.subscriptions.models.addons import SubscriptionAddOn
 from billing.subscriptions.models.subscriptions import Subscription, SubscriptionStatus
-from billing.subscriptions.services import _locked, addons_errors, addons_open, switch_terms
+from billing.subscriptions.services import (
+    addons_errors,
+    addons_open,
+    subscription_locked,
+    switch_terms,
+)
 from catalog.models import AddOn, AddOnInterval, Plan, PlanStatus
 
 S = SubscriptionStatus
@@ -229,7 +234,7 @@ def subscription_change(
     to keep them. With `preview`, nothing is saved: the result holds the subscription as it
     is and the exact lines the change would create."""
     with transaction.atomic():
-        sub = _locked(subscription)
+        sub = subscription_locked(subscription)
         plan = plan or sub.plan
         quantity = sub.quantity if quantity is None else quantity
         current = addons_open(sub)

@@ -23,11 +23,11 @@ from billing.subscriptions import periods
 from billing.subscriptions.models.addons import SubscriptionAddOn
 from billing.subscriptions.models.subscriptions import Subscription, SubscriptionStatus
 from billing.subscriptions.services import (
-    _locked,
-    _new_errors,
     addons_end,
     addons_errors,
     addons_open,
+    subscription_locked,
+    subscription_new_errors,
     switch_terms,
 )
 from billing.usage.pricing import usage_aggregates_end
@@ -36,6 +36,7 @@ from customers.models import Customer
 
 S = SubscriptionStatus
 
+# What subscription_advance may change on a subscription (for a caller that saves in bulk).
 ADVANCE_FIELDS = [
     "status",
     "plan",
@@ -89,7 +90,7 @@ def subscription_create(
     with each period's base fee, one-time ones once, on its first invoice."""
     trial_days = plan.trial_days if trial_days is None else trial_days
     addons = addons or []
-    errors = _new_errors(
+    errors = subscription_new_errors(
         customer=customer,
         plan=plan,
         quantity=quantity,
@@ -296,7 +297,7 @@ def subscription_cancel(
     was billed (base fee and add-ons) from the day of `at` on is credited, and the days used
     but not billed (in arrears) are charged, as pending lines for the customer's next
     invoice. With "none", nothing is billed or credited."""
-    sub = _locked(subscription)
+    sub = subscription_locked(subscription)
     errors = {}
     if when not in ("immediately", "period_end"):
         errors["when"] = ValidationError("immediately or period_end.", code="invalid_choice")

@@ -211,7 +211,7 @@ def test_a_service_error_after_the_form_checks_is_a_message(
     admin_client, monkeypatch, customer, plan
 ):
     # Something changed between the form's checks and the service's: no 500, nothing saved.
-    monkeypatch.setattr(billing_admin, "_validate_new", lambda **kwargs: None)
+    monkeypatch.setattr(billing_admin, "subscription_new_validate", lambda **kwargs: None)
     catalog.plan_archive(plan=plan)
     url = admin_url(Subscription, "add")
     response = admin_client.post(url, add_form(customer, plan), follow=True)

@@ -348,6 +348,3 @@ class RefundAdmin(ReadOnlyMixin, admin.ModelAdmin):
     @admin.display(description="amount", ordering="amount")
     def amount_display(self, obj: Refund) -> str:
         return f"{format_amount(obj.amount, obj.currency)} {obj.currency}"
-
-
-from billing.payments.admin import methods as admin_payments_methods  # noqa: E402, F401 - methods, gateways, routing

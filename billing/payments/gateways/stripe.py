@@ -2,7 +2,7 @@
 
 Calls go through stripe-python's `StripeClient` with an explicit timeout and retry count; a
 retry re-sends the same Idempotency-Key, so Stripe answers it with the first result. dj-stripe
-mirrors the customers we create and receives the webhooks (`stripe_webhooks`).
+mirrors the customers we create and receives the webhooks (`billing.payments.stripe_webhooks`).
 
 Configuration:
 - the secret key is `STRIPE_LIVE_SECRET_KEY` when `STRIPE_LIVE_MODE`, else

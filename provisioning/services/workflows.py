@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from api.errors import DomainError
 from api.outbound import outbound_url_check
 from provisioning.models import OrderKind, Workflow
+from provisioning.services.steps import STEP_TYPES
 
 
 def _step(key: str, step_type: str, depends_on: tuple = (), **config) -> dict:
@@ -38,8 +39,6 @@ URL_KEYS = ("url", "health_url", "undo_url")  # call_http's outside URLs
 def workflow_validate(steps, *, check_urls: bool = True) -> list[dict]:
     """The steps, normalized, or a ValidationError naming what is wrong. `check_urls` looks
     the URLs' hosts up (where a workflow is saved); running steps check them again anyway."""
-    from provisioning.services.steps import STEP_TYPES
-
     if not isinstance(steps, list) or not steps:
         raise ValidationError("A workflow is a non-empty list of steps.", code="workflow_empty")
     normalized, keys = [], set()
