@@ -3,6 +3,7 @@
 events         the billing event log, its consumers and in-process handlers; shared plumbing
 subscriptions  the lifecycle (django-fsm), periods and day proration, add-ons on subscriptions
 usage          ingestion, aggregates, storage (partitions, archive), alerts, usage pricing
+tax            dated rates with sources, the pure tax engine, VAT number checks
 invoicing      invoices and lines, bill runs, subscription billing (create, renew, change,
                cancel, proration lines), numbering, documents, credit notes, balance, coupons,
                SLA credits
