@@ -30,16 +30,14 @@ from stdnum.in_ import gstin as in_gstin
 from stdnum.nz import ird as nz_ird
 from stdnum.sg import uen as sg_uen
 
+from billing.tax.rates import EU_COUNTRIES
+
 VIES_BASE_URL = "https://ec.europa.eu/taxation_customs/vies/rest-api"
 
-# The prefixes VIES answers for: the EU member states (Greece as EL) and XI.
-VIES_PREFIXES = frozenset(
-    {
-        "AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "EL", "ES", "FI", "FR", "HR", "HU",
-        "IE", "IT", "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK", "XI",
-    }
-)  # fmt: skip
-EU_PREFIXES = VIES_PREFIXES - {"XI"}
+# VAT number prefixes of the EU member states: their ISO codes, but EL for Greece.
+EU_PREFIXES = frozenset("EL" if country == "GR" else country for country in EU_COUNTRIES)
+# The prefixes VIES answers for: the member states and Northern Ireland (XI).
+VIES_PREFIXES = EU_PREFIXES | {"XI"}
 
 # Countries outside the EU whose tax/business numbers stdnum can check. Each module gets the
 # number without our 2-letter prefix.
