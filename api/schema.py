@@ -275,10 +275,12 @@ class ApiAutoSchema(AutoSchema):
 
     def error_codes(self) -> list[str]:
         """The 4xx answers this operation can give."""
+        if self.method == "DELETE":  # no body, no query: only who asks and what is named
+            return ["401", "403", "404", "429"]
         codes = ["400", "401", "403"]
         if "{" in self.path or self.method != "GET" or not self._is_list_view():
             codes.append("404")  # a path, body or query parameter names an unknown object
-        if self.method in ("POST", "PUT", "PATCH", "DELETE"):
+        if self.method in ("POST", "PUT", "PATCH"):
             codes += ["409", "413", "415", "422"]
         return [*codes, "429"]
 

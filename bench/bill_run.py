@@ -2,6 +2,11 @@
 
     DATABASE_URL=postgres://root@127.0.0.1:5432/bench .venv/bin/python bench/bill_run.py --n 100000
 
+`--taxed` sets up a seller in Ireland registered in IE (OSS), GB, US-TX, US-NY, CA, CA-QC and AU,
+and spreads the customers over places taxed in different ways (an EU consumer, an EU business
+reverse-charged, the home country, the UK, Texas's 80%, a state where nothing is collected,
+Quebec's two components, Australia); without it the seller collects nowhere (every line 0).
+
 Uses the configured database (create it first: `createdb -h 127.0.0.1 bench`); it migrates,
 deletes earlier bench rows, bulk-creates customers and subscriptions whose first period is
 already billed (as after checkout), then runs `manage.py bill_run` in a child process at the
@@ -31,9 +36,11 @@ django.setup()
 
 from django.core.management import call_command  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
+from django.db.models import Sum  # noqa: E402
 
 from billing.models import BillingEvent, Invoice, InvoiceLine, Subscription  # noqa: E402
 from billing.subscriptions import periods  # noqa: E402
+from billing.tax.models import TaxRegistration, TaxSettings  # noqa: E402
 from catalog.models import Plan  # noqa: E402
 from catalog.services import plan_create  # noqa: E402
 from customers.models import Customer  # noqa: E402
@@ -48,6 +55,38 @@ PLANS = [  # code, currency, amount, interval, pay in advance
 ]
 TIMEZONES = ["UTC", "America/New_York", "Europe/Berlin", "Asia/Tokyo"]
 CHUNK = 5000
+# country, state, VAT number (valid by checksum) for --taxed customers, in turn.
+PLACES = [
+    ("DE", "", ""),
+    ("FR", "", "FR40303265045"),
+    ("IE", "", ""),
+    ("GB", "", ""),
+    ("US", "TX", ""),
+    ("US", "CA", ""),
+    ("CA", "QC", ""),
+    ("AU", "", ""),
+]
+REGISTRATIONS = [
+    ("IE", ""),
+    ("GB", ""),
+    ("US", "TX"),
+    ("US", "NY"),
+    ("CA", ""),
+    ("CA", "QC"),
+    ("AU", ""),
+]
+
+
+def tax_setup(taxed: bool) -> None:
+    TaxRegistration.objects.all().delete()
+    TaxSettings.objects.update_or_create(
+        pk=1, defaults={"seller_country": "IE" if taxed else "", "eu_oss": True}
+    )
+    if taxed:
+        TaxRegistration.objects.bulk_create(
+            TaxRegistration(country=country, region=region, number="BENCH")
+            for country, region in REGISTRATIONS
+        )
 
 
 def reset() -> None:
@@ -79,7 +118,7 @@ def plans() -> list[Plan]:
     return found
 
 
-def populate(n: int) -> datetime:
+def populate(n: int, taxed: bool) -> datetime:
     """Customers with one subscription each; returns the as_of that renews them all."""
     catalog = plans()
     as_of = START
@@ -93,6 +132,7 @@ def populate(n: int) -> datetime:
                     email=f"b{offset + i}@example.com",
                     currency=catalog[(offset + i) % len(catalog)].currency,
                     timezone=TIMEZONES[(offset + i) % len(TIMEZONES)],
+                    **(place((offset + i) % len(PLACES)) if taxed else {}),
                 )
                 for i in range(size)
             ]
@@ -128,6 +168,17 @@ def populate(n: int) -> datetime:
     return as_of
 
 
+def place(index: int) -> dict:
+    country, state, tax_id = PLACES[index]
+    return {
+        "country": country,
+        "address_country": country,
+        "address_state": state,
+        "tax_id": tax_id,
+        "tax_id_status": "valid" if tax_id else "unverified",
+    }
+
+
 def _high_water_kb(pid: int) -> int:
     try:
         status = Path(f"/proc/{pid}/status").read_text()
@@ -140,10 +191,13 @@ def _high_water_kb(pid: int) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100_000)
+    parser.add_argument("--taxed", action="store_true", help="a mix of taxed jurisdictions")
+    parser.add_argument("--profile", metavar="FILE", help="run the bill run under cProfile")
     args = parser.parse_args()
     call_command("migrate", verbosity=0)
     reset()
-    as_of = populate(args.n)
+    tax_setup(args.taxed)
+    as_of = populate(args.n, args.taxed)
     connection.close()
     env = {
         **os.environ,
@@ -152,7 +206,14 @@ def main() -> None:
     }
     started = time.perf_counter()
     child = subprocess.Popen(
-        [sys.executable, str(ROOT / "manage.py"), "bill_run", "--as-of", as_of.isoformat()],
+        [
+            sys.executable,
+            *(["-m", "cProfile", "-o", args.profile] if args.profile else []),
+            str(ROOT / "manage.py"),
+            "bill_run",
+            "--as-of",
+            as_of.isoformat(),
+        ],
         env=env,
         cwd=ROOT,
     )
@@ -171,6 +232,10 @@ def main() -> None:
     print(f"subscriptions  {args.n}")
     print(f"invoices       {invoices}")
     print(f"lines          {lines}")
+    print(f"taxed          {'yes' if args.taxed else 'no'}")
+    print(
+        f"tax            {Invoice.objects.filter(customer__in=bench).aggregate(t=Sum('tax'))['t']}"
+    )
     print(f"seconds        {seconds:.1f}")
     print(f"subs/second    {args.n / seconds:.0f}")
     print(f"peak RSS (MB)  {peak_mb:.0f}")

@@ -10,4 +10,5 @@ import billing.invoicing.admin.subscriptions  # noqa: F401 - subscriptions
 import billing.payments.admin.bank  # noqa: F401 - bank transfers, reconciliation report
 import billing.payments.admin.methods  # noqa: F401 - payment methods, gateways, routing
 import billing.payments.admin.payments  # noqa: F401 - payments, refunds
+import billing.tax.admin  # noqa: F401 - tax settings, registrations, rates, VAT numbers
 import billing.usage.admin  # noqa: F401 - usage aggregates, events, alerts

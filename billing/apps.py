@@ -15,7 +15,9 @@ class BillingConfig(AppConfig):
         # dj-stripe's webhook events arrive as signals: connect our receivers.
         from billing.payments import stripe_webhooks  # noqa: F401
         from billing.payments.gateways import stripe_webhook_bounds  # noqa: F401
+        from billing.tax import receivers as tax_receivers
 
+        tax_receivers.connect()
         invoicing_receivers.connect()
         payments_receivers.connect()
         dunning_receivers.connect()

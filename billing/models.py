@@ -68,6 +68,12 @@ from billing.subscriptions.models.subscriptions import (
     SubscriptionStatus,
     cancel_reason_label,
 )
+from billing.tax.models import (
+    Rounding,
+    TaxRateOverride,
+    TaxRegistration,
+    TaxSettings,
+)
 from billing.usage.models import (
     UsageAggregate,
     UsageAlert,
@@ -122,6 +128,10 @@ __all__ = [
     "SandboxPaymentMethod",
     "SandboxRefund",
     "SlaCredit",
+    "Rounding",
+    "TaxRateOverride",
+    "TaxRegistration",
+    "TaxSettings",
     "Subscription",
     "SubscriptionAddOn",
     "SubscriptionStatus",

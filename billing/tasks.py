@@ -22,4 +22,8 @@ from billing.payments.tasks import (  # noqa: F401 - stored names
     payments_resolve_scheduled,
     subscriptions_incomplete_expire_scheduled,
 )
+from billing.tax.tasks import (  # noqa: F401 - stored names
+    customer_tax_id_vies_task,
+    tax_ids_pending_scheduled,
+)
 from billing.usage.tasks import usage_partitions_scheduled  # noqa: F401 - stored names

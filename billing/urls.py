@@ -6,4 +6,5 @@ urlpatterns = [
     path("", include("billing.invoicing.api.urls")),
     path("", include("billing.usage.urls")),
     path("", include("billing.payments.api.urls")),
+    path("", include("billing.tax.api.urls")),
 ]

@@ -134,6 +134,28 @@ def sla_tiers_clean(tiers, target) -> list[dict]:
     return clean
 
 
+class TaxBehavior(models.TextChoices):
+    EXCLUSIVE = "exclusive", "Exclusive (tax added on top)"
+    INCLUSIVE = "inclusive", "Inclusive (the price is the gross)"
+
+
+class TaxCode(models.TextChoices):
+    SAAS = "saas", "Software as a service"
+    DIGITAL = "digital", "Digital goods"
+    SERVICES = "services", "Services"
+    EXEMPT = "exempt", "Exempt from tax"
+
+
+def tax_behavior_field() -> models.CharField:
+    return models.CharField(
+        max_length=10, choices=TaxBehavior.choices, default=TaxBehavior.EXCLUSIVE
+    )
+
+
+def tax_code_field() -> models.CharField:
+    return models.CharField(max_length=10, choices=TaxCode.choices, default=TaxCode.SAAS)
+
+
 class PlanStatus(models.TextChoices):
     ACTIVE = "active", "Active"
     ARCHIVED = "archived", "Archived"
@@ -167,6 +189,8 @@ class Plan(models.Model):
         related_name="plans",
         help_text="The SLA this plan promises (uptime target and credits).",
     )
+    tax_behavior = tax_behavior_field()
+    tax_code = tax_code_field()
     status = models.CharField(max_length=10, choices=PlanStatus.choices, default=PlanStatus.ACTIVE)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -262,6 +286,8 @@ class AddOn(models.Model):
     currency = models.CharField(max_length=3, validators=[validate_currency])
     amount = models.DecimalField(**AMOUNT)
     interval = models.CharField(max_length=10, choices=AddOnInterval.choices)
+    tax_behavior = tax_behavior_field()
+    tax_code = tax_code_field()
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -22,7 +22,16 @@ from catalog.pricing import MONEY_PROPERTIES, ChargePropertiesError, normalize_p
 from catalog.validators import validate_money_places
 
 # Changing these on a plan in use makes a new version; name and description change in place.
-PLAN_TERMS = ("currency", "interval", "interval_count", "amount", "pay_in_advance", "trial_days")
+PLAN_TERMS = (
+    "currency",
+    "interval",
+    "interval_count",
+    "amount",
+    "pay_in_advance",
+    "trial_days",
+    "tax_behavior",
+    "tax_code",
+)
 
 
 def _clean(instance: models.Model, prefix: str = "", exclude: list[str] | None = None) -> None:
@@ -225,6 +234,8 @@ def plan_create(
     product: Product | None = None,
     charges: list[dict] | None = None,
     entitlements: list[dict] | None = None,
+    tax_behavior: str = "exclusive",
+    tax_code: str = "saas",
 ) -> Plan:
     """Create a plan (version 1). `charges`: [{metric, model, properties}];
     `entitlements`: [{feature, value}] with model instances for metric/feature."""
@@ -249,6 +260,8 @@ def plan_create(
         service_level=service_level,
         description=description,
         product=product,
+        tax_behavior=tax_behavior,
+        tax_code=tax_code,
     )
     return _plan_save(plan, charges or [], entitlements or [])
 
@@ -367,6 +380,8 @@ def addon_create(
     interval: str,
     description: str = "",
     entitlements: list[dict] | None = None,
+    tax_behavior: str = "exclusive",
+    tax_code: str = "saas",
 ) -> AddOn:
     addon = AddOn(
         code=code,
@@ -375,6 +390,8 @@ def addon_create(
         amount=amount,
         interval=interval,
         description=description,
+        tax_behavior=tax_behavior,
+        tax_code=tax_code,
     )
     _clean(addon)
     rows = _entitlements(entitlements or [])

@@ -420,3 +420,15 @@ OUTBOUND_ALLOWED_HOSTS = env.list("OUTBOUND_ALLOWED_HOSTS", default=[])
 # Who gets operational alerts (a webhook endpoint disabled, errors): ADMIN_EMAILS=a@x,b@y
 ADMINS = [("Operations", email) for email in env.list("ADMIN_EMAILS", default=[])]
 SERVER_EMAIL = env("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
+
+# Tax (billing/tax). VAT_VALIDATION: "vies" asks the EU's VIES service (a customer whose check
+# is pending has its invoices held as drafts); "checksum" trusts syntax and check digits.
+VAT_VALIDATION = env("VAT_VALIDATION", default="checksum" if DEBUG else "vies")
+VIES_BASE_URL = env("VIES_BASE_URL", default="https://ec.europa.eu/taxation_customs/vies/rest-api")
+VIES_TIMEOUT = env.float("VIES_TIMEOUT", default=5.0)
+# TAX_ENGINE: "builtin" (the dated tables in billing/tax/rates.csv) or "stripe_tax" (Stripe
+# Tax's calculations API at TAX_ENGINE_URL with TAX_ENGINE_KEY).
+TAX_ENGINE = env("TAX_ENGINE", default="builtin")
+TAX_ENGINE_URL = env("TAX_ENGINE_URL", default="https://api.stripe.com")
+TAX_ENGINE_KEY = env("TAX_ENGINE_KEY", default="")
+TAX_ENGINE_TIMEOUT = env.float("TAX_ENGINE_TIMEOUT", default=10.0)

@@ -16,6 +16,7 @@ api_v1 = [
     path("", include("provisioning.api.keys_urls")),
     path("", include("provisioning.api.orders_urls")),
     path("", include("provisioning.api.webhooks_urls")),
+    path("", include("reports.api.urls")),
 ]
 
 urlpatterns = [

@@ -5,7 +5,8 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from customers.models import Contact, Customer, CustomerUser
+from customers import hooks
+from customers.models import Contact, Customer, CustomerUser, TaxIdStatus
 from customers.services import customer_archive, customer_unarchive
 
 
@@ -61,10 +62,30 @@ class CustomerAdmin(admin.ModelAdmin):
     ]
     list_filter = ["currency", "country", ArchivedFilter]
     search_fields = ["external_id", "name", "email", "tax_id"]
-    readonly_fields = ["archived_at", "created_at", "updated_at"]
+    readonly_fields = [
+        "tax_id_status",
+        "tax_id_checked_at",
+        "tax_id_evidence",
+        "archived_at",
+        "created_at",
+        "updated_at",
+    ]
     fieldsets = [
         ("Identity", {"fields": ["external_id", "name", "email"]}),
-        ("Billing settings", {"fields": ["currency", "timezone", "country", "tax_id"]}),
+        ("Billing settings", {"fields": ["currency", "timezone", "country"]}),
+        (
+            "Tax",
+            {
+                "fields": [
+                    "tax_id",
+                    "tax_exempt",
+                    "tax_id_status",
+                    "tax_id_checked_at",
+                    "tax_id_evidence",
+                ],
+                "description": "A new VAT/GST number (or billing country) is checked on save.",
+            },
+        ),
         (
             "Address",
             {
@@ -98,6 +119,17 @@ class CustomerAdmin(admin.ModelAdmin):
         if obj.is_archived:  # as in customer_update: unarchive first
             return [f.name for f in Customer._meta.fields if f.name != "id"]
         return [*self.readonly_fields, "external_id"]
+
+    def save_model(self, request, obj, form, change):
+        """As `customer_update` does: a changed VAT number or country is checked again."""
+        retax = not change or bool(
+            {"tax_id", "country", "address_country"} & set(form.changed_data)
+        )
+        if retax and change:
+            obj.tax_id_status = TaxIdStatus.UNVERIFIED
+        super().save_model(request, obj, form, change)
+        if retax and obj.tax_id:
+            hooks.tax_id_changed.send(sender=Customer, customer=obj, at=timezone.now())
 
     def has_delete_permission(self, request, obj=None):
         return False  # invoices and events keep pointing at the customer: archive instead

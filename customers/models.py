@@ -12,6 +12,19 @@ from catalog.validators import (
 )
 
 
+class TaxIdStatus(models.TextChoices):
+    UNVERIFIED = "unverified", "Unverified"
+    VALID = "valid", "Valid"
+    INVALID = "invalid", "Invalid"
+    PENDING = "pending", "Pending (VIES check to be repeated)"
+
+
+class TaxExempt(models.TextChoices):
+    NONE = "none", "None"
+    EXEMPT = "exempt", "Exempt"
+    REVERSE = "reverse", "Reverse charge"
+
+
 class Customer(models.Model):
     external_id = models.CharField(
         max_length=100,
@@ -24,7 +37,20 @@ class Customer(models.Model):
     currency = models.CharField(max_length=3, validators=[validate_currency])
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
     country = models.CharField(max_length=2, blank=True, validators=[validate_country])
-    tax_id = models.CharField(max_length=64, blank=True)
+    tax_id = models.CharField(
+        max_length=64, blank=True, help_text="VAT/GST number, normalised (e.g. DE123456789)."
+    )
+    tax_id_status = models.CharField(
+        max_length=12, choices=TaxIdStatus.choices, default=TaxIdStatus.UNVERIFIED
+    )
+    tax_id_checked_at = models.DateTimeField(null=True, blank=True)
+    tax_id_evidence = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="What the last check answered (source, registered name and address, "
+        "request id, detail): the evidence kept for a reverse-charged sale.",
+    )
+    tax_exempt = models.CharField(max_length=10, choices=TaxExempt.choices, default=TaxExempt.NONE)
     address_line1 = models.CharField("address line 1", max_length=200, blank=True)
     address_line2 = models.CharField("address line 2", max_length=200, blank=True)
     address_city = models.CharField("city", max_length=100, blank=True)

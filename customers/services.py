@@ -6,11 +6,23 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils.timezone import now
 
-from customers.models import Contact, Customer, CustomerRole, CustomerUser
+from customers import hooks
+from customers.models import Contact, Customer, CustomerRole, CustomerUser, TaxIdStatus
 
 ADDRESS_FIELDS = ("line1", "line2", "city", "postal_code", "state", "country")
-EDITABLE = {"name", "email", "timezone", "country", "tax_id", "metadata", "currency"}
+EDITABLE = {
+    "name",
+    "email",
+    "timezone",
+    "country",
+    "tax_id",
+    "tax_exempt",
+    "metadata",
+    "currency",
+}
+TAX_ID_INPUTS = ("tax_id", "country", "address_country")
 
 
 def _apply_address(customer: Customer, address: dict | None) -> None:
@@ -44,8 +56,10 @@ def customer_create(
     timezone: str = "UTC",
     country: str = "",
     tax_id: str = "",
+    tax_exempt: str = "none",
     address: dict | None = None,
     metadata: dict | None = None,
+    at: datetime | None = None,
 ) -> Customer:
     customer = Customer(
         external_id=external_id,
@@ -54,7 +68,8 @@ def customer_create(
         currency=currency,
         timezone=timezone,
         country=country or "",
-        tax_id=tax_id or "",
+        tax_id=(tax_id or "").strip(),
+        tax_exempt=tax_exempt or "none",
         metadata=metadata or {},
     )
     _apply_address(customer, address)
@@ -67,12 +82,18 @@ def customer_create(
     except IntegrityError:  # created meanwhile by a concurrent request: as if checked above
         error = ValidationError("A customer with this external_id exists.", code="unique")
         raise ValidationError({"external_id": error}) from None
+    if customer.tax_id:
+        hooks.tax_id_changed.send(sender=Customer, customer=customer, at=at or now())
     return customer
 
 
 @transaction.atomic
-def customer_update(*, customer: Customer, address: dict | None = None, **changes: Any) -> Customer:
+def customer_update(
+    *, customer: Customer, address: dict | None = None, at: datetime | None = None, **changes: Any
+) -> Customer:
+    """Change a customer; a new VAT number (or billing country) is checked again."""
     customer = Customer.objects.select_for_update().get(pk=customer.pk)
+    before = [getattr(customer, field) for field in TAX_ID_INPUTS]
     if customer.is_archived:
         raise ValidationError(
             ValidationError(
@@ -87,8 +108,14 @@ def customer_update(*, customer: Customer, address: dict | None = None, **change
     for key, value in changes.items():
         setattr(customer, key, value if value is not None else "")
     _apply_address(customer, address)
+    customer.tax_id = (customer.tax_id or "").strip()
     _full_clean(customer)
+    tax_id_changed = before != [getattr(customer, field) for field in TAX_ID_INPUTS]
+    if tax_id_changed:
+        customer.tax_id_status = TaxIdStatus.UNVERIFIED
     customer.save()
+    if tax_id_changed:
+        hooks.tax_id_changed.send(sender=Customer, customer=customer, at=at or now())
     return customer
 
 

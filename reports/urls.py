@@ -13,4 +13,5 @@ urlpatterns = [
         admin.site.admin_view(views.customer_360),
         name="customer_360",
     ),
+    path("tax/", admin.site.admin_view(views.tax_report_page), name="tax_report"),
 ]

@@ -199,6 +199,28 @@ def test_generated_client_runs_a_whole_flow(generated, api_key, live_server):
     assert answer.status_code == 200, answer.content
     assert answer.parsed.external_id == "acme"
 
+    # Tax: the seller's settings, a registration, and its deletion (204, then 404).
+    answer = call(
+        "tax.tax_settings_partial_update",
+        body=models.PatchedTaxSettingsUpdateInputRequest(
+            seller_country="US", seller_region="TX", rounding=models.RoundingEnum.INVOICE
+        ),
+    )
+    assert answer.status_code == 200, answer.content
+    assert answer.parsed.rounding == models.RoundingEnum.INVOICE
+    answer = call(
+        "tax.tax_registrations_create",
+        body=models.TaxRegistrationCreateInputRequest(country="US", region="TX"),
+    )
+    assert answer.status_code == 201, answer.content
+    registration = answer.parsed
+    assert (registration.country, registration.region) == ("US", "TX")
+    answer = call("tax.tax_registrations_destroy", id=str(registration.id))
+    assert answer.status_code == 204, answer.content
+    answer = call("tax.tax_registrations_destroy", id=str(registration.id))
+    assert answer.status_code == 404, answer.content
+    assert isinstance(answer.parsed, models.Error)
+
     # Errors, parsed into the error model.
     answer = call(
         "customers.customers_create",
@@ -214,4 +236,4 @@ def test_generated_client_runs_a_whole_flow(generated, api_key, live_server):
     assert answer.status_code == 404, answer.content
     assert isinstance(answer.parsed, models.Error)
     assert answer.parsed.error.code == "not_found"
-    assert len(CHECKED) == 15, CHECKED
+    assert len(CHECKED) == 19, CHECKED

@@ -1,8 +1,11 @@
 """Reading invoicing: the invoice a subscription's next bill run would make."""
 
+from django.utils import timezone
+
 from billing.invoicing.models.invoices import Invoice, InvoiceLine
 from billing.invoicing.services.charges import subscription_due_charges
 from billing.invoicing.services.invoices import invoice_totals, pending_lines
+from billing.invoicing.services.taxes import InvoiceTaxer, tax_point
 from billing.invoicing.services.usage_lines import aggregate_lines, usage_due
 from billing.subscriptions.models.subscriptions import Subscription, SubscriptionStatus
 from billing.usage.pricing import plan_charges
@@ -30,6 +33,8 @@ def subscription_upcoming_invoice(*, sub: Subscription) -> Invoice:
     invoice = Invoice(customer=sub.customer, currency=sub.currency)
     invoice.period_start = min((ln.period_start for ln in lines), default=None)
     invoice.period_end = max((ln.period_end for ln in lines), default=None)
+    at = as_of or timezone.now()
+    InvoiceTaxer().tax(invoice=invoice, lines=lines, on=tax_point(sub.customer, at))
     invoice_totals(invoice, lines)
     invoice.preview_lines = lines
     return invoice

@@ -8,6 +8,7 @@ otherwise; `catalog.money.round_money` rounds half-up to the currency's minor un
 KWD 3 places).
 """
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -72,6 +73,7 @@ class LineTax:
     taxes: tuple[TaxAmount, ...] = ()
     reason: str = "standard"
     note: str = ""
+    jurisdiction: str = ""
 
     @property
     def tax(self) -> Decimal:
@@ -98,8 +100,13 @@ def _collects(seller: Seller, country: str, region: str, component: TaxRate) -> 
     return (country, "") in regs
 
 
-def tax_decide(*, seller: Seller, buyer: Buyer, tax_code: str, on: date) -> Decision:
-    """The taxes of a sale to `buyer` on `on` (the tax point) of a product of `tax_code`."""
+@functools.lru_cache(maxsize=4096)
+def tax_decide(
+    *, seller: Seller, buyer: Buyer, tax_code: str, on: date, overrides: tuple[TaxRate, ...] = ()
+) -> Decision:
+    """The taxes of a sale to `buyer` on `on` (the tax point) of a product of `tax_code`;
+    `overrides` are staff's rates (they replace the table's of the same name). Pure, so its
+    answers are cached (a bill run asks the same question thousands of times)."""
     if tax_code == "exempt" or buyer.tax_exempt == "exempt":
         return Decision(jurisdiction=_region_code(buyer), reason="exempt")
     foreign = buyer.country != seller.country
@@ -115,19 +122,21 @@ def tax_decide(*, seller: Seller, buyer: Buyer, tax_code: str, on: date) -> Deci
         if (seller.country, "") not in seller.registrations:
             if (buyer.country, "") not in seller.registrations:
                 return Decision(jurisdiction=buyer.country, reason="not_collecting")
-            return _standard(buyer.country, on)
-        return _standard(buyer.country if seller.eu_oss else seller.country, on)
+            return _standard(buyer.country, on, overrides)
+        return _standard(buyer.country if seller.eu_oss else seller.country, on, overrides)
     jurisdiction = _region_code(buyer)
     components = tuple(
-        c for c in rates_for(jurisdiction, on) if _collects(seller, buyer.country, buyer.region, c)
+        c
+        for c in rates_for(jurisdiction, on, overrides=overrides)
+        if _collects(seller, buyer.country, buyer.region, c)
     )
     if not components:
         return Decision(jurisdiction=jurisdiction, reason="not_collecting")
     return Decision(jurisdiction=jurisdiction, reason="standard", components=components)
 
 
-def _standard(jurisdiction: str, on: date) -> Decision:
-    components = tuple(rates_for(jurisdiction, on))
+def _standard(jurisdiction: str, on: date, overrides: tuple[TaxRate, ...]) -> Decision:
+    components = tuple(rates_for(jurisdiction, on, overrides=overrides))
     if not components:
         return Decision(jurisdiction=jurisdiction, reason="not_collecting")
     return Decision(jurisdiction=jurisdiction, reason="standard", components=components)
@@ -173,6 +182,7 @@ def line_tax(
         ),
         reason=decision.reason,
         note=decision.note,
+        jurisdiction=decision.jurisdiction,
     )
 
 

@@ -155,8 +155,17 @@ def rate_table() -> tuple[TaxRate, ...]:
 
 
 def rates_for(
-    jurisdiction: str, on: date, table: tuple[TaxRate, ...] | None = None
+    jurisdiction: str,
+    on: date,
+    table: tuple[TaxRate, ...] | None = None,
+    overrides: tuple[TaxRate, ...] = (),
 ) -> list[TaxRate]:
-    """The components in force in ``jurisdiction`` on ``on`` (the tax point), in table order."""
+    """The components in force in ``jurisdiction`` on ``on`` (the tax point), in table order.
+    An override in force (staff's rows) replaces the table's rows of its name."""
     rows = rate_table() if table is None else table
-    return [rate for rate in rows if rate.jurisdiction == jurisdiction and rate.in_force_on(on)]
+    found = [rate for rate in rows if rate.jurisdiction == jurisdiction and rate.in_force_on(on)]
+    if not overrides:
+        return found
+    replaced = [o for o in overrides if o.jurisdiction == jurisdiction and o.in_force_on(on)]
+    names = {o.name for o in replaced}
+    return [rate for rate in found if rate.name not in names] + replaced

@@ -17,6 +17,8 @@ from catalog.models import (
     PlanStatus,
     Product,
     ServiceLevel,
+    TaxBehavior,
+    TaxCode,
 )
 from catalog.validators import code_validator, validate_currency
 
@@ -35,6 +37,23 @@ def currency_field(**kwargs) -> serializers.CharField:
 
 def text(max_length: int, **kwargs) -> serializers.CharField:
     return serializers.CharField(max_length=max_length, **kwargs)
+
+
+TAX_BEHAVIOR_HELP = (
+    "exclusive: tax is added on top of the price; inclusive: the price is the gross the "
+    "customer pays (invoice lines show its net). Default: exclusive."
+)
+TAX_CODE_HELP = "What is sold, for its tax rate: saas, digital, services or exempt. Default: saas."
+
+
+def tax_behavior_field() -> serializers.ChoiceField:
+    return serializers.ChoiceField(
+        choices=TaxBehavior.choices, required=False, help_text=TAX_BEHAVIOR_HELP
+    )
+
+
+def tax_code_field() -> serializers.ChoiceField:
+    return serializers.ChoiceField(choices=TaxCode.choices, required=False, help_text=TAX_CODE_HELP)
 
 
 # Products
@@ -186,6 +205,8 @@ class PlanOutputSerializer(serializers.ModelSerializer):
             "trial_days",
             "pausable",
             "service_level",
+            "tax_behavior",
+            "tax_code",
             "status",
             "charges",
             "entitlements",
@@ -212,6 +233,8 @@ class PlanCreateInputSerializer(StrictSerializer):
     service_level = serializers.SlugRelatedField(
         slug_field="code", queryset=ServiceLevel.objects.all(), required=False, allow_null=True
     )
+    tax_behavior = tax_behavior_field()
+    tax_code = tax_code_field()
     charges = ChargeInputSerializer(many=True, required=False, default=list, max_length=MAX_ITEMS)
     entitlements = EntitlementInputSerializer(
         many=True, required=False, default=list, max_length=MAX_ITEMS
@@ -252,6 +275,8 @@ class AddOnOutputSerializer(serializers.ModelSerializer):
             "currency",
             "amount",
             "interval",
+            "tax_behavior",
+            "tax_code",
             "active",
             "entitlements",
             "created_at",
@@ -265,6 +290,8 @@ class AddOnCreateInputSerializer(StrictSerializer):
     currency = currency_field()
     amount = amount_field()
     interval = serializers.ChoiceField(choices=AddOnInterval.choices)
+    tax_behavior = tax_behavior_field()
+    tax_code = tax_code_field()
     entitlements = EntitlementInputSerializer(
         many=True, required=False, default=list, max_length=MAX_ITEMS
     )

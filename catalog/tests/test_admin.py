@@ -48,6 +48,8 @@ def plan_form(metric, properties, **overrides):
         "amount": "49.00",
         "pay_in_advance": "on",
         "trial_days": "0",
+        "tax_behavior": "exclusive",
+        "tax_code": "saas",
     }
     data.update(
         formset(

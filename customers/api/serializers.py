@@ -3,7 +3,7 @@ from rest_framework import serializers
 from api.serializers import StrictSerializer
 from catalog.api.serializers import code_field, currency_field, text
 from catalog.validators import validate_country, validate_timezone
-from customers.models import Customer
+from customers.models import Customer, TaxExempt
 
 
 def country_field(**kwargs) -> serializers.CharField:
@@ -17,6 +17,16 @@ class AddressSerializer(StrictSerializer):
     postal_code = text(20, required=False, allow_blank=True)
     state = text(100, required=False, allow_blank=True)
     country = country_field(required=False, allow_blank=True)
+
+
+TAX_EXEMPT_HELP = (
+    "none: taxed as usual; exempt: no tax (reason `exempt`); reverse: the customer accounts "
+    "for the tax (reverse charge)."
+)
+
+
+def tax_exempt_field(**kwargs) -> serializers.ChoiceField:
+    return serializers.ChoiceField(choices=TaxExempt.choices, help_text=TAX_EXEMPT_HELP, **kwargs)
 
 
 class CustomerOutputSerializer(serializers.ModelSerializer):
@@ -34,6 +44,9 @@ class CustomerOutputSerializer(serializers.ModelSerializer):
             "timezone",
             "country",
             "tax_id",
+            "tax_id_status",
+            "tax_id_checked_at",
+            "tax_exempt",
             "address",
             "metadata",
             "archived",
@@ -41,6 +54,16 @@ class CustomerOutputSerializer(serializers.ModelSerializer):
             "created_at",
             "updated_at",
         ]
+        extra_kwargs = {
+            "tax_id": {"help_text": "VAT/GST number, normalised (DE123456789)."},
+            "tax_id_status": {
+                "help_text": "The check of `tax_id`: unverified (none given, or not checked), "
+                "valid (the customer is a business), invalid, or pending (the EU's VIES "
+                "service did not answer; its invoices stay drafts until it does)."
+            },
+            "tax_id_checked_at": {"help_text": "When `tax_id` was last checked; null: never."},
+            "tax_exempt": {"help_text": TAX_EXEMPT_HELP},
+        }
 
     def get_address(self, customer: Customer) -> AddressSerializer:
         return {
@@ -64,7 +87,14 @@ class CustomerCreateInputSerializer(StrictSerializer):
     currency = currency_field()
     timezone = serializers.CharField(max_length=64, default="UTC", validators=[validate_timezone])
     country = country_field(required=False, allow_blank=True, default="")
-    tax_id = text(64, required=False, allow_blank=True, default="")
+    tax_id = text(
+        64,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="VAT/GST number; normalised and checked (`tax_id_status`).",
+    )
+    tax_exempt = tax_exempt_field(required=False)
     address = AddressSerializer(required=False)
     metadata = serializers.DictField(required=False, default=dict)
 
@@ -75,6 +105,12 @@ class CustomerUpdateInputSerializer(StrictSerializer):
     currency = currency_field(required=False)
     timezone = serializers.CharField(max_length=64, required=False, validators=[validate_timezone])
     country = country_field(required=False, allow_blank=True)
-    tax_id = text(64, required=False, allow_blank=True)
+    tax_id = text(
+        64,
+        required=False,
+        allow_blank=True,
+        help_text="VAT/GST number; normalised and checked again (`tax_id_status`).",
+    )
+    tax_exempt = tax_exempt_field(required=False)
     address = AddressSerializer(required=False)
     metadata = serializers.DictField(required=False)

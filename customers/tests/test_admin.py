@@ -45,6 +45,7 @@ def customer_form(**overrides):
         "timezone": "Europe/Berlin",
         "country": "FR",
         "tax_id": "",
+        "tax_exempt": "none",
         "address_line1": "",
         "address_line2": "",
         "address_city": "",
@@ -150,3 +151,21 @@ def test_delete_is_not_offered(admin_client, customer):
     actions = admin_client.get(url("changelist")).context["action_form"].fields["action"]
     assert "delete_selected" not in dict(actions.choices)
     assert Customer.objects.filter(pk=customer.pk).exists()
+
+
+def test_a_vat_number_saved_in_the_admin_is_checked(admin_client):
+    response = admin_client.post(
+        reverse("admin:customers_customer_add"),
+        customer_form(tax_id="fr 40 303 265 045"),
+    )
+    assert response.status_code == 302
+    customer = Customer.objects.get(external_id="globex")
+    assert customer.tax_id == "FR40303265045"
+    assert customer.tax_id_status == "valid"
+    response = admin_client.post(
+        reverse("admin:customers_customer_change", args=[customer.pk]),
+        customer_form(tax_id="FR00000000000"),
+    )
+    assert response.status_code == 302
+    customer.refresh_from_db()
+    assert customer.tax_id_status == "invalid"

@@ -35,4 +35,5 @@ def test_page_queries_do_not_grow_with_rows(acme):
     few = queries_per_page(acme)
     add_rows(1, 9)
     assert queries_per_page(acme) == few
-    assert max(few.values()) <= 20, few
+    # The overview's next invoice is taxed: the seller's tax set-up costs 3 queries.
+    assert max(few.values()) <= 23, few

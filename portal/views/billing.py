@@ -19,10 +19,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from api.errors import DomainError, error_text
 from billing.invoicing.services.documents import (
+    buyer_tax_number,
     credit_note_pdf,
     credit_note_pdf_filename,
     invoice_pdf,
     invoice_pdf_filename,
+    invoice_seller,
+    tax_rows,
 )
 from billing.models import (
     CreditNote,
@@ -43,6 +46,7 @@ from billing.payments.services.methods import (
 )
 from billing.payments.services.payments import payment_collect
 from billing.payments.services.setup import payment_method_setup_start, stripe_elements_config
+from billing.tax.services import seller_details
 from portal.access import owned_or_404, portal_view
 from portal.forms_billing import PayForm, SandboxCardForm, StripeMethodForm
 from portal.selectors_account import (
@@ -68,13 +72,15 @@ def _pdf_response(content: bytes, filename: str) -> HttpResponse:
 @portal_view(Permission.VIEW)
 def invoices(request):
     customer = request.portal.customer
-    invoice_list = list(customer_invoices(customer))
+    invoice_list = list(customer_invoices(customer).prefetch_related("lines"))
     last = invoice_last_payments(invoice_list)
+    live = seller_details() if any(not i.seller_details for i in invoice_list) else None
     rows = [
         {
             "invoice": invoice,
             "payment": last.get(invoice.pk),
             "payable": invoice.status == InvoiceStatus.OPEN and invoice.amount_due > 0,
+            **_tax_details(invoice, customer, live),
         }
         for invoice in invoice_list
     ]
@@ -88,6 +94,19 @@ def invoices(request):
             "can_pay": request.portal.can(Permission.MANAGE_BILLING),
         },
     )
+
+
+def _tax_details(invoice: Invoice, customer, live: dict | None) -> dict:
+    """What an invoice's "Tax details" show: who issued it, the buyer's number, the tax
+    point, each line's rate, one row per tax rate and the tax statements."""
+    label, number = buyer_tax_number(invoice, customer)
+    return {
+        "seller": invoice_seller(invoice, live),
+        "buyer_tax_label": label,
+        "buyer_tax_id": number,
+        "lines": sorted(invoice.lines.all(), key=lambda line: (line.position, line.pk)),
+        "taxes": tax_rows(invoice.taxes, invoice.currency),
+    }
 
 
 @require_GET

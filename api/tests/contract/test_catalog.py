@@ -122,6 +122,8 @@ def test_a_plan_round_trips_its_charges_and_entitlements(api):
     )
     assert (made["amount"], made["currency"], made["interval"]) == ("49.00", "USD", "month")
     assert (made["pay_in_advance"], made["trial_days"]) == (True, 14)
+    # API.md § Tax: "`tax_behavior` … (default `exclusive` …) and `tax_code` … (default `saas`)"
+    assert (made["tax_behavior"], made["tax_code"]) == ("exclusive", "saas")
     assert [(c["metric"], c["model"]) for c in made["charges"]] == [
         (c["metric"], c["model"]) for c in CHARGES
     ]
@@ -152,6 +154,7 @@ def test_addons(api):
         }
         made = api.ok("POST", "addons/", body, 201)
         assert (made["amount"], made["interval"]) == ("5.00", interval)
+        assert (made["tax_behavior"], made["tax_code"]) == ("exclusive", "saas")  # § Tax
         assert api.ok("GET", f"addons/a-{interval}/") == made
 
 

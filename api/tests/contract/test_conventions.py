@@ -1,6 +1,7 @@
 """API.md § Conventions, checked over HTTP against a live server.
 
-(The Tax and Revenue sections of API.md join this suite when issues 16 and 17 land.)"""
+(The Tax section is checked in test_tax.py; the Revenue section joins this suite when issue 17
+lands.)"""
 
 import re
 

@@ -34,6 +34,9 @@ def test_a_customer_round_trips_every_field(api):
     for key in ("external_id", "name", "email", "currency", "timezone", "country"):
         assert made[key] == body()[key], key
     assert {k: made["address"][k] for k in ADDRESS} == ADDRESS
+    # API.md § Tax: no number, nothing to check; not exempt unless told.
+    assert (made["tax_id_status"], made["tax_id_checked_at"]) == ("unverified", None)
+    assert made["tax_exempt"] == "none"
     assert api.ok("GET", "customers/acme-42/") == made
     assert api.ok("GET", f"customers/{made['id']}/") == made
 

@@ -27,6 +27,9 @@ INVOICE_KEYS = {
     "total",
     "amount_paid",
     "amount_due",
+    # API.md § Tax
+    "taxes",
+    "tax_notes",
 }
 LINE_KEYS = {
     "kind",
@@ -38,6 +41,7 @@ LINE_KEYS = {
     "period_end",
     "tax_rate",
     "tax_amount",
+    "taxes",  # API.md § Tax
 }
 
 
@@ -113,9 +117,12 @@ def test_a_bill_run_bills_what_is_due_by_as_of_and_nothing_twice(api, pro, worke
     """ "`POST /billing-runs/` `{as_of}` → bills everything due by `as_of` — base fees of
     periods that started (in advance) …; `as_of` may be any time, past or future
     (simulation). Running it again bills nothing twice"."""
-    sub = h.subscribe(api, "acme", "pro", start_at=h.iso(datetime.now(UTC) - timedelta(hours=1)))
+    # Both start at the same moment: "now" and "an hour ago" may fall on different days
+    # (between midnight and 1 am UTC), and so end on different days.
+    start_at = h.iso(datetime.now(UTC) - timedelta(hours=1))
+    sub = h.subscribe(api, "acme", "pro", start_at=start_at)
     h.customer(api, "beta")
-    h.subscribe(api, "beta", "pro")
+    h.subscribe(api, "beta", "pro", start_at=start_at)
     end = datetime.fromisoformat(sub["current_period_end"])
     before = subscription_lines(api, "acme")
     assert len(before) == 1

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from api.errors import error_text
 from billing.events.admin_mixins import ReadOnlyMixin
+from billing.invoicing.admin.taxes import tax_table
 from billing.invoicing.models.credits import (
     BalanceTransaction,
     Coupon,
@@ -35,7 +36,7 @@ class CreditNoteLineInline(ReadOnlyMixin, admin.TabularInline):
     model = CreditNoteLine
     extra = 0
     can_delete = False
-    fields = ["invoice_line", "description", "amount"]
+    fields = ["invoice_line", "description", "amount", "tax_amount"]
     readonly_fields = fields
 
 
@@ -58,6 +59,8 @@ class CreditNoteAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "currency",
         "reason",
         "status",
+        "subtotal",
+        "tax",
         "total",
         "amount_due_reduction",
         "refund_amount",
@@ -76,6 +79,9 @@ class CreditNoteAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "currency",
         "reason",
         "memo",
+        "subtotal",
+        "tax",
+        "tax_rows",
         "total",
         "amount_due_reduction",
         "refund_amount",
@@ -85,6 +91,10 @@ class CreditNoteAdmin(ReadOnlyMixin, admin.ModelAdmin):
     ]
     readonly_fields = fields
     inlines = [CreditNoteLineInline, CreditNoteBalanceInline]
+
+    @admin.display(description="taxes")
+    def tax_rows(self, obj: CreditNote) -> str:
+        return tax_table(obj.taxes)
 
 
 class BalanceAdjustmentForm(forms.ModelForm):

@@ -5,10 +5,12 @@ from django.contrib import admin
 from django.contrib.auth import get_permission_codename
 from django.db.models import Model
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from billing.events.admin import ReadOnlyInline, billing_events_url, run_per_row
 from billing.invoicing.admin.dates import CustomerDaysMixin
+from billing.invoicing.admin.taxes import tax_table
 from billing.invoicing.models.invoices import Invoice, InvoiceLine, InvoiceNumberSequence
 from billing.invoicing.services.invoices import (
     invoice_finalize,
@@ -16,15 +18,24 @@ from billing.invoicing.services.invoices import (
     invoice_mark_uncollectible,
     invoice_void,
 )
+from customers.dates import day
 
 
 def read_only_fieldsets(
-    model: type[Model], groups: list, *, displays: tuple = (), editable: tuple = ()
+    model: type[Model],
+    groups: list,
+    *,
+    displays: tuple = (),
+    editable: tuple = (),
+    hidden: tuple = (),
 ) -> list:
     """Fieldsets of `groups` (field names and the admin's `displays`), then an "Other" one
     with whatever fields the model has beyond them (so a new field shows up), leaving out the
-    id and the `editable` fields the caller shows itself."""
-    names = [f.name for f in model._meta.concrete_fields if f.name not in ("id", *editable)]
+    id, the `editable` fields the caller shows itself and the `hidden` ones a display
+    shows."""
+    names = [
+        f.name for f in model._meta.concrete_fields if f.name not in ("id", *editable, *hidden)
+    ]
     fieldsets, listed = [], set()
     for title, fields in groups:
         shown = [f for f in fields if f in names or f in displays]
@@ -55,8 +66,19 @@ class InvoiceLineInline(ReadOnlyInline):
         "period_end",
         "tax_rate",
         "tax_amount",
+        "tax_components",
+        "tax_code",
+        "tax_behavior",
     ]
     readonly_fields = fields
+
+    @admin.display(description="taxes")
+    def tax_components(self, obj: InvoiceLine) -> str:
+        parts = [
+            (t["name"], t["jurisdiction"], t["rate"], t["taxable_amount"], t["amount"], t["reason"])
+            for t in obj.taxes
+        ]
+        return format_html_join(mark_safe("<br>"), "{} {} {}% of {}: {} ({})", parts) or "-"
 
 
 class StatusActionsMixin:
@@ -70,10 +92,15 @@ class StatusActionsMixin:
         return request.user.has_perm(f"{opts.app_label}.{get_permission_codename('change', opts)}")
 
 
+# The invoice's tax, shown formatted: displays of the admin, standing for these JSON fields.
+TAX_DISPLAYS = ("tax_point", "buyer_vat_number", "tax_rows", "tax_statements", "seller")
+TAX_SHOWN_BY = ("tax_date", "buyer_tax_id", "taxes", "tax_notes", "seller_details")
+
 INVOICE_GROUPS = [
     ("Invoice", ["number", "series", "customer", "currency", "status", "bill_run"]),
     ("Period", ["period_start", "period_end"]),
     ("Amounts", ["subtotal", "discount", "tax", "total", "amount_paid", "amount_due"]),
+    ("Tax", ["tax_point", "buyer_vat_number", "tax_rows", "tax_statements", "seller"]),
     ("Dates", ["customer_days", "created_at", "issued_at", "due_at", "paid_at", "voided_at"]),
     ("History", ["billing_events"]),
 ]
@@ -97,7 +124,10 @@ class InvoiceAdmin(CustomerDaysMixin, StatusActionsMixin, admin.ModelAdmin):
     list_select_related = ["customer"]
     date_hierarchy = "created_at"
     fieldsets = read_only_fieldsets(
-        Invoice, INVOICE_GROUPS, displays=("billing_events", "customer_days")
+        Invoice,
+        INVOICE_GROUPS,
+        displays=("billing_events", "customer_days", *TAX_DISPLAYS),
+        hidden=TAX_SHOWN_BY,
     )
     readonly_fields = fieldset_names(fieldsets)
     inlines = [InvoiceLineInline]
@@ -111,6 +141,31 @@ class InvoiceAdmin(CustomerDaysMixin, StatusActionsMixin, admin.ModelAdmin):
     @admin.display(description="number", ordering="number")
     def number_or_draft(self, obj: Invoice) -> str:
         return obj.number or f"Draft #{obj.pk}"
+
+    @admin.display(description="tax point", ordering="tax_date")
+    def tax_point(self, obj: Invoice) -> str:
+        return day(obj.tax_date) if obj.tax_date else "-"
+
+    @admin.display(description="buyer's VAT number")
+    def buyer_vat_number(self, obj: Invoice) -> str:
+        return obj.buyer_tax_id or "- (not taxed as a business)"
+
+    @admin.display(description="taxes")
+    def tax_rows(self, obj: Invoice) -> str:
+        return tax_table(obj.taxes)
+
+    @admin.display(description="tax notes")
+    def tax_statements(self, obj: Invoice) -> str:
+        return format_html_join("", "<div>{}</div>", ((note,) for note in obj.tax_notes)) or "-"
+
+    @admin.display(description="seller (as issued)")
+    def seller(self, obj: Invoice) -> str:
+        details = obj.seller_details
+        if not details:
+            return "- (not finalized, or issued before tax: documents show the seller of now)"
+        lines = [details.get("name", ""), *details.get("address", [])]
+        lines += [f"{n['jurisdiction']}: {n['number']}" for n in details.get("tax_numbers", [])]
+        return format_html_join("", "<div>{}</div>", ((line,) for line in lines if line))
 
     @admin.display(description="billing events")
     def billing_events(self, obj: Invoice) -> str:

@@ -28,6 +28,7 @@ from billing.invoicing.models.credits import (
 from billing.invoicing.models.invoices import Invoice
 from billing.invoicing.services import credits, discounts
 from billing.subscriptions.models.subscriptions import Subscription
+from billing.tax.api.serializers import TaxAmountOutputSerializer, taxes_out
 from catalog.api.fields import MoneyAmountField, amount_field
 from catalog.money import format_amount
 from customers.models import Customer
@@ -54,11 +55,14 @@ class CreditNoteCreateInputSerializer(StrictSerializer):
 
 
 class CreditNoteLineOutputSerializer(serializers.ModelSerializer):
-    amount = MoneyAmountField(currency="credit_note.currency")
+    amount = MoneyAmountField(currency="credit_note.currency", help_text="Tax included.")
+    tax_amount = MoneyAmountField(
+        currency="credit_note.currency", help_text="The tax included in `amount`."
+    )
 
     class Meta:
         model = CreditNoteLine
-        fields = ["id", "invoice_line", "description", "amount"]
+        fields = ["id", "invoice_line", "description", "amount", "tax_amount"]
 
 
 class CreditNoteOutputSerializer(serializers.ModelSerializer):
@@ -66,7 +70,13 @@ class CreditNoteOutputSerializer(serializers.ModelSerializer):
     invoice = serializers.SlugRelatedField(slug_field="number", read_only=True)
     invoice_id = serializers.IntegerField(read_only=True)
     lines = serializers.SerializerMethodField()
-    total = MoneyAmountField()
+    subtotal = MoneyAmountField(help_text="The total net of tax.")
+    tax = MoneyAmountField(help_text="The tax credited: in proportion to what is credited.")
+    taxes = serializers.SerializerMethodField(
+        help_text="The tax credited, one row per tax name, jurisdiction, rate and reason of "
+        "the invoice's.",
+    )
+    total = MoneyAmountField(help_text="Tax included: `subtotal` + `tax`.")
     amount_due_reduction = MoneyAmountField()
     refund_amount = MoneyAmountField()
     credit_amount = MoneyAmountField()
@@ -84,12 +94,18 @@ class CreditNoteOutputSerializer(serializers.ModelSerializer):
             "reason",
             "memo",
             "lines",
+            "subtotal",
+            "tax",
+            "taxes",
             "total",
             "amount_due_reduction",
             "refund_amount",
             "credit_amount",
             "created_at",
         ]
+
+    def get_taxes(self, note) -> TaxAmountOutputSerializer(many=True):
+        return taxes_out(note.taxes, note.currency)
 
     def get_lines(self, note) -> CreditNoteLineOutputSerializer(many=True):
         return CreditNoteLineOutputSerializer(

@@ -10,6 +10,7 @@ from billing.invoicing.models.invoices import BillRun, BillRunFailure, Invoice, 
 from billing.invoicing.models.sla import SlaCredit
 from billing.subscriptions.models.addons import SubscriptionAddOn
 from billing.subscriptions.models.subscriptions import Subscription
+from billing.tax.api.serializers import TaxAmountOutputSerializer, taxes_out
 from catalog.api.fields import MoneyAmountField, UnitAmountField
 
 
@@ -188,16 +189,33 @@ class AtInputSerializer(StrictSerializer):
 
 
 class InvoiceLineOutputSerializer(serializers.ModelSerializer):
+    id = serializers.IntegerField(
+        read_only=True,
+        allow_null=True,
+        help_text="What a credit note's `lines` name; null for a line not stored (a preview).",
+    )
     quantity = serializers.SerializerMethodField(
         help_text='A decimal string without trailing zeros ("3", "2.5").'
     )
     unit_amount = UnitAmountField()
-    amount = MoneyAmountField()
+    amount = MoneyAmountField(help_text="Net of tax.")
+    tax_rate = serializers.DecimalField(
+        max_digits=7,
+        decimal_places=4,
+        read_only=True,
+        help_text="Percent: the sum of the rates of the line's taxes.",
+    )
     tax_amount = MoneyAmountField()
+    taxes = serializers.SerializerMethodField(
+        help_text="The line's taxes, one per component (a Canadian sale may have GST and "
+        "PST); a sale without tax has one at rate 0 whose `reason` says why. Empty: not "
+        "taxed yet.",
+    )
 
     class Meta:
         model = InvoiceLine
         fields = [
+            "id",
             "kind",
             "description",
             "quantity",
@@ -207,11 +225,15 @@ class InvoiceLineOutputSerializer(serializers.ModelSerializer):
             "period_end",
             "tax_rate",
             "tax_amount",
+            "taxes",
             "subscription",
         ]
 
     def get_quantity(self, line) -> str:
         return format(Decimal(line.quantity).normalize(), "f")
+
+    def get_taxes(self, line) -> TaxAmountOutputSerializer(many=True):
+        return taxes_out(line.taxes, line.currency or self.context.get("currency"))
 
 
 class InvoiceOutputSerializer(serializers.ModelSerializer):
@@ -220,6 +242,24 @@ class InvoiceOutputSerializer(serializers.ModelSerializer):
     subtotal = MoneyAmountField()
     discount = MoneyAmountField()
     tax = MoneyAmountField()
+    taxes = serializers.SerializerMethodField(
+        help_text="The invoice's tax, one row per tax name, jurisdiction, rate and reason.",
+    )
+    tax_notes = serializers.ListField(
+        child=serializers.CharField(),
+        read_only=True,
+        help_text="What the invoice must state about its tax (e.g. the reverse charge).",
+    )
+    tax_date = serializers.DateField(
+        read_only=True,
+        allow_null=True,
+        help_text="The tax point (the customer's local day of finalization) whose rates "
+        "apply; null: not taxed yet.",
+    )
+    buyer_tax_id = serializers.CharField(
+        read_only=True,
+        help_text="The customer's VAT/GST number when it was valid at taxing; blank otherwise.",
+    )
     total = MoneyAmountField()
     amount_paid = MoneyAmountField()
     amount_due = MoneyAmountField()
@@ -242,11 +282,18 @@ class InvoiceOutputSerializer(serializers.ModelSerializer):
             "subtotal",
             "discount",
             "tax",
+            "taxes",
+            "tax_notes",
+            "tax_date",
+            "buyer_tax_id",
             "total",
             "amount_paid",
             "amount_due",
             "created_at",
         ]
+
+    def get_taxes(self, invoice) -> TaxAmountOutputSerializer(many=True):
+        return taxes_out(invoice.taxes, invoice.currency)
 
     def get_lines(self, invoice) -> InvoiceLineOutputSerializer(many=True):
         lines = getattr(invoice, "preview_lines", None)

@@ -1,7 +1,7 @@
 import django_filters
 from django.db.models import Prefetch
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
@@ -254,7 +254,21 @@ class InvoiceFilter(django_filters.FilterSet):
 @extend_schema_view(
     list=extend_schema(tags=["invoices"], responses=s.InvoiceOutputSerializer(many=True)),
     retrieve=extend_schema(tags=["invoices"], responses=s.InvoiceOutputSerializer),
-    finalize=extend_schema(tags=["invoices"], request=None, responses=s.InvoiceOutputSerializer),
+    finalize=extend_schema(
+        tags=["invoices"],
+        request=None,
+        responses={
+            200: s.InvoiceOutputSerializer,
+            422: OpenApiResponse(
+                description="Not a draft (`transition_not_allowed`), or the customer's VAT "
+                "number is still being checked (`tax_id_pending`: the invoice stays a draft "
+                "until the check answers) (`state`)."
+            ),
+        },
+        description="Finalizes a draft invoice: it is taxed on its tax point (the customer's "
+        "local day now), gets its number and is issued. 422 `tax_id_pending` while the "
+        "customer's VAT number is being checked (`tax_id_status: pending`).",
+    ),
     void=extend_schema(tags=["invoices"], request=None, responses=s.InvoiceOutputSerializer),
     mark_paid=extend_schema(tags=["invoices"], request=None, responses=s.InvoiceOutputSerializer),
     mark_uncollectible=extend_schema(

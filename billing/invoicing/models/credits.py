@@ -47,6 +47,9 @@ class CreditNote(FSMModelMixin, models.Model):
     )
     reason = models.CharField(max_length=30, choices=CreditNoteReason.choices)
     memo = models.TextField(blank=True)
+    subtotal = models.DecimalField(**AMOUNT, help_text="The total net of tax.")
+    tax = models.DecimalField(**AMOUNT, help_text="The tax credited, in proportion.")
+    taxes = models.JSONField(default=list, blank=True)
     total = models.DecimalField(**AMOUNT)
     amount_due_reduction = models.DecimalField(
         **AMOUNT, help_text="Part of the total taken off the amount due of the open invoice."
@@ -90,6 +93,7 @@ class CreditNoteLine(models.Model):
         help_text="Credited amount of the invoice line, tax included; negative when a full "
         "credit note gives back a discount line of the invoice.",
     )
+    tax_amount = models.DecimalField(**AMOUNT, help_text="The tax inside `amount`.")
     position = models.PositiveIntegerField(default=0)
 
     class Meta:

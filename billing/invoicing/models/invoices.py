@@ -112,6 +112,19 @@ class Invoice(FSMModelMixin, models.Model):
     subtotal = models.DecimalField(**AMOUNT)
     discount = models.DecimalField(**AMOUNT)
     tax = models.DecimalField(**AMOUNT)
+    taxes = models.JSONField(
+        default=list, blank=True, help_text="One row per tax name, jurisdiction and rate."
+    )
+    tax_notes = models.JSONField(default=list, blank=True, help_text="E.g. the reverse charge.")
+    tax_date = models.DateField(
+        null=True, blank=True, help_text="The tax point the rates were chosen by."
+    )
+    buyer_tax_id = models.CharField(
+        max_length=64, blank=True, help_text="The customer's VAT number when it was taxed."
+    )
+    seller_details = models.JSONField(
+        default=dict, blank=True, help_text="The seller's name, address and numbers when issued."
+    )
     total = models.DecimalField(**AMOUNT)
     amount_paid = models.DecimalField(**AMOUNT)
     amount_due = models.DecimalField(**AMOUNT)
@@ -182,6 +195,13 @@ class InvoiceLine(models.Model):
     period_end = models.DateTimeField(null=True, blank=True)
     tax_rate = models.DecimalField(max_digits=7, decimal_places=4, default=Decimal(0))
     tax_amount = models.DecimalField(**AMOUNT)
+    taxes = models.JSONField(default=list, blank=True, help_text="The tax's components.")
+    tax_code = models.CharField(
+        max_length=10, blank=True, help_text="Blank: the subscription's plan decides."
+    )
+    tax_behavior = models.CharField(
+        max_length=10, blank=True, help_text="Blank: the subscription's plan decides."
+    )
     billing_key = models.CharField(
         max_length=200,
         null=True,

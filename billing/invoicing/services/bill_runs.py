@@ -39,11 +39,15 @@ from billing.invoicing.models.invoices import (
     Invoice,
     InvoiceLine,
 )
-from billing.invoicing.services.invoices import invoice_finalize, invoices_create
+from billing.invoicing.services.invoices import (
+    invoice_finalize,
+    invoice_held,
+    invoices_create,
+)
 from billing.invoicing.services.subscription_billing import ADVANCE_FIELDS, subscription_advance
 from billing.invoicing.services.usage_lines import usage_due, usage_lines_due
 from billing.subscriptions.models.subscriptions import Subscription, SubscriptionStatus
-from customers.models import Customer
+from customers.models import Customer, TaxIdStatus
 
 S = SubscriptionStatus
 R = BillRunStatus
@@ -142,7 +146,10 @@ def bill_customers(
     line_count = sum(invoice.line_count for invoice in invoices)
     if settings.INVOICE_DRAFT_GRACE_HOURS == 0:
         invoices = [
-            invoice_finalize(invoice=invoice, at=as_of, actor=actor) for invoice in invoices
+            invoice
+            if invoice_held(invoice)
+            else invoice_finalize(invoice=invoice, at=as_of, actor=actor)
+            for invoice in invoices
         ]
     return invoices, line_count
 
@@ -379,10 +386,14 @@ def bill_run_execute(
 
 
 def drafts_finalize_due(*, at: datetime, actor: Actor = None) -> int:
-    """Finalize drafts older than the grace period (a scheduled task)."""
+    """Finalize drafts older than the grace period (a scheduled task); drafts held while a
+    customer's VAT number is checked wait for the answer."""
     cutoff = at - timedelta(hours=settings.INVOICE_DRAFT_GRACE_HOURS)
     count = 0
-    for invoice in Invoice.objects.filter(status="draft", created_at__lte=cutoff).order_by("pk"):
+    drafts = Invoice.objects.filter(status="draft", created_at__lte=cutoff).exclude(
+        customer__tax_id_status=TaxIdStatus.PENDING
+    )
+    for invoice in drafts.order_by("pk"):
         invoice_finalize(invoice=invoice, at=at, actor=actor)
         count += 1
     return count

@@ -81,6 +81,8 @@ def addon_period_line(
         period_start=period.start,
         period_end=period.end,
         billing_key=f"{row.key_prefix}{period.start_date.isoformat()}",
+        tax_code=addon.tax_code,
+        tax_behavior=addon.tax_behavior,
     )
 
 
@@ -97,6 +99,8 @@ def addon_one_time_line(sub: Subscription, row: SubscriptionAddOn, quantity: int
         unit_amount=addon.amount,
         amount=round_money(addon.amount * quantity, sub.currency),
         billing_key=f"{row.key_prefix}once",
+        tax_code=addon.tax_code,
+        tax_behavior=addon.tax_behavior,
     )
 
 

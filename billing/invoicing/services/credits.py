@@ -35,6 +35,7 @@ from billing.invoicing.models.credits import (
     CreditNoteReason,
 )
 from billing.invoicing.models.invoices import Invoice, InvoiceLine, InvoiceStatus
+from billing.invoicing.services.credit_taxes import credit_lines_tax, credit_note_taxes
 from billing.invoicing.services.numbering import invoice_number_take
 from catalog.money import format_amount
 from catalog.validators import validate_money_places
@@ -237,8 +238,8 @@ def credit_note_issue(
             "refunded (what the customer paid); the rest reduces the amount due.",
             "exceeds_paid",
         )
-    # Imported here: invoicing imports this module for its finalize hooks.
-    note = CreditNote.objects.create(
+    credit_lines_tax(invoice, note_lines, creditable.by_line)
+    note = CreditNote(
         customer=customer,
         invoice=invoice,
         currency=invoice.currency,
@@ -251,6 +252,8 @@ def credit_note_issue(
         credit_amount=paid_part - refund,
         created_at=at,
     )
+    credit_note_taxes(note, note_lines)
+    note.save()
     for position, line in enumerate(note_lines):
         line.credit_note, line.position = note, position
     CreditNoteLine.objects.bulk_create(note_lines)

@@ -21,6 +21,7 @@ from billing.invoicing.models.credits import (
     CreditNoteStatus,
 )
 from billing.invoicing.models.invoices import Invoice, InvoiceStatus
+from billing.tax.services import seller_details
 from catalog.money import round_money
 from customers.dates import customer_day, day, local_date
 from customers.models import Contact
@@ -40,13 +41,65 @@ DEFAULT_SELLER = {
 }
 
 
-def seller() -> dict:
-    """The business issuing invoices: `settings.INVOICE_SELLER` over the defaults."""
+def _configured_seller() -> dict:
+    """`settings.INVOICE_SELLER` over the defaults."""
     values = {**DEFAULT_SELLER, **getattr(settings, "INVOICE_SELLER", {})}
     for key in ("address", "payment_details"):
         if isinstance(values[key], str):
             values[key] = [line for line in values[key].splitlines() if line.strip()]
     return values
+
+
+def _filled(details: dict) -> dict:
+    values = _configured_seller()
+    for key in ("name", "address", "email", "tax_numbers"):
+        values[key] = details.get(key) or values.get(key) or ([] if key == "tax_numbers" else "")
+    return values
+
+
+def seller() -> dict:
+    """The business issuing invoices now: the tax settings' legal name, address, email and
+    registrations (admin "Tax settings"), blank ones filled from `settings.INVOICE_SELLER`
+    and the defaults."""
+    return _filled(seller_details())
+
+
+def invoice_seller(invoice: Invoice, live: dict | None = None) -> dict:
+    """The seller as the invoice shows it: the snapshot taken when it was finalized (drafts
+    and invoices older than tax: the seller's details now, `live` if the caller has them),
+    blank fields filled as `seller()` fills them."""
+    return _filled(invoice.seller_details or live or seller_details())
+
+
+TAX_NAMES = {"sales_tax": "Sales tax"}
+TAX_REASONS = {
+    "reverse_charge": "reverse charge",
+    "not_collecting": "not collected",
+    "exempt": "exempt",
+}
+
+
+def tax_rows(rows: list[dict], currency: str) -> list[dict]:
+    """An invoice's or credit note's `taxes` rows as the documents show them."""
+    return [
+        {
+            "name": TAX_NAMES.get(row["name"], row["name"]),
+            "jurisdiction": row["jurisdiction"],
+            "rate": f"{plain_number(Decimal(row['rate']))}%",
+            "taxable_amount": money(Decimal(row["taxable_amount"]), currency),
+            "amount": money(Decimal(row["amount"]), currency),
+            "reason": TAX_REASONS.get(row.get("reason", ""), ""),
+        }
+        for row in rows
+    ]
+
+
+def buyer_tax_number(invoice: Invoice, customer=None) -> tuple[str, str]:
+    """(label, number): the VAT number the invoice was taxed with, else the customer's
+    (`customer`: the invoice's, when the caller has it loaded)."""
+    if invoice.buyer_tax_id:
+        return "VAT number", invoice.buyer_tax_id
+    return "Tax ID", (customer or invoice.customer).tax_id
 
 
 def money(amount: Decimal, currency: str) -> str:
@@ -92,12 +145,16 @@ def customer_address(customer) -> list[str]:
     return [line for line in lines if line]
 
 
-def document_parties(customer) -> dict:
+def document_parties(invoice: Invoice) -> dict:
     """The seller and customer blocks every PDF document shows (billing/_pdf_*.html)."""
+    customer = invoice.customer
+    label, number = buyer_tax_number(invoice)
     return {
-        "seller": seller(),
+        "seller": invoice_seller(invoice),
         "customer": customer,
         "customer_address": customer_address(customer),
+        "buyer_tax_label": label,
+        "buyer_tax_id": number,
     }
 
 
@@ -114,6 +171,7 @@ def invoice_pdf_context(*, invoice: Invoice) -> dict:
             "quantity": plain_number(line.quantity),
             "unit_price": unit_price(line.unit_amount, currency),
             "tax_rate": f"{plain_number(line.tax_rate)}%",
+            "tax_amount": money(line.tax_amount, currency),
             "amount": money(line.amount, currency),
         }
         for line in invoice.lines.order_by("position", "pk")
@@ -122,7 +180,7 @@ def invoice_pdf_context(*, invoice: Invoice) -> dict:
     owes = status in (InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE) and invoice.amount_due > 0
     return {
         "invoice": invoice,
-        **document_parties(customer),
+        **document_parties(invoice),
         "number": invoice.number or "DRAFT",
         "is_draft": status == InvoiceStatus.DRAFT,
         "stamp": {InvoiceStatus.PAID: "PAID", InvoiceStatus.VOID: "VOID"}.get(status, ""),
@@ -139,6 +197,9 @@ def invoice_pdf_context(*, invoice: Invoice) -> dict:
         "has_discount": invoice.discount != 0,
         "discount": money(-invoice.discount, currency),
         "tax": money(invoice.tax, currency),
+        "tax_date": day(invoice.tax_date) if invoice.tax_date else "",
+        "tax_rows": tax_rows(invoice.taxes, currency),
+        "tax_notes": list(invoice.tax_notes),
         "total": money(invoice.total, currency),
         "amount_paid": money(invoice.amount_paid, currency),
         "amount_due": money(invoice.amount_due, currency),
@@ -175,7 +236,7 @@ def credit_note_pdf_context(*, credit_note: CreditNote) -> dict:
     currency = credit_note.currency
     return {
         "credit_note": credit_note,
-        **document_parties(customer),
+        **document_parties(credit_note.invoice),
         "number": credit_note.number,
         "invoice_number": credit_note.invoice.number or "",
         "is_void": credit_note.status == CreditNoteStatus.VOID,
@@ -185,9 +246,17 @@ def credit_note_pdf_context(*, credit_note: CreditNote) -> dict:
         "issue_date": customer_day(credit_note.created_at, customer),
         "currency": currency,
         "lines": [
-            {"description": line.description, "amount": money(line.amount, currency)}
+            {
+                "description": line.description,
+                "tax_amount": money(line.tax_amount, currency),
+                "amount": money(line.amount, currency),
+            }
             for line in credit_note.lines.order_by("position", "pk")
         ],
+        "subtotal": money(credit_note.subtotal, currency),
+        "tax": money(credit_note.tax, currency),
+        "tax_rows": tax_rows(credit_note.taxes, currency),
+        "tax_notes": list(credit_note.invoice.tax_notes),
         "total": money(credit_note.total, currency),
         "amount_due_reduction": money(credit_note.amount_due_reduction, currency),
         "refund_amount": money(credit_note.refund_amount, currency),

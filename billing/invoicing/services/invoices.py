@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import transaction
 from django_q.tasks import async_task
 
+from api.errors import StateError
 from billing.events.services import Actor, billing_event_record
 from billing.invoicing import hooks
 from billing.invoicing.models.invoices import (
@@ -20,7 +21,9 @@ from billing.invoicing.services.credits import invoice_apply_balance, invoice_se
 from billing.invoicing.services.discounts import invoices_discount, is_discount_line
 from billing.invoicing.services.numbering import invoice_number_take
 from billing.invoicing.services.references import payment_reference_for
-from customers.models import Customer
+from billing.invoicing.services.taxes import TAX_LINE_FIELDS, InvoiceTaxer, tax_point
+from billing.tax.services import seller_details
+from customers.models import Customer, TaxIdStatus
 
 
 def pending_lines(*, customer: Customer, currency: str | None = None):
@@ -31,10 +34,10 @@ def pending_lines(*, customer: Customer, currency: str | None = None):
 
 
 def invoice_totals(invoice: Invoice, lines: list[InvoiceLine]) -> None:
-    """Discount = the coupon lines (as a positive number); subtotal is before them."""
+    """Discount = the coupon lines (as a positive number); subtotal is before them; the tax
+    is what `InvoiceTaxer.invoice` set (per line or per rate)."""
     invoice.discount = -sum((line.amount for line in lines if is_discount_line(line)), Decimal(0))
     invoice.subtotal = sum((line.amount for line in lines), Decimal(0)) + invoice.discount
-    invoice.tax = sum((line.tax_amount for line in lines), Decimal(0))
     invoice.total = invoice.subtotal - invoice.discount + invoice.tax
     invoice.amount_due = invoice.total - invoice.amount_paid
 
@@ -67,12 +70,21 @@ def invoices_create(
         invoice.period_end = max((ln.period_end for ln in lines if ln.period_end), default=None)
         invoices.append(invoice)
         lines_of[id(invoice)] = lines
+    taxer = InvoiceTaxer() if invoices else None
+    for invoice in invoices:  # charges first: coupons apply to the net amounts
+        on = tax_point(invoice.customer, at)
+        taxer.charges(
+            customer=invoice.customer, currency=invoice.currency, lines=lines_of[id(invoice)], on=on
+        )
     # Coupons: discount lines before the totals (and tax), in one query for the whole batch.
     discount_lines = invoices_discount(
         drafts=[(invoice, lines_of[id(invoice)]) for invoice in invoices], at=at, actor=actor
     )
     for invoice, extra in zip(invoices, discount_lines, strict=True):
         lines = lines_of[id(invoice)] = [*lines_of[id(invoice)], *extra]
+        taxer.tax(
+            invoice=invoice, lines=lines, on=tax_point(invoice.customer, at), charges_done=True
+        )
         invoice_totals(invoice, lines)
         invoice.line_count = len(lines)
     Invoice.objects.bulk_create(invoices)
@@ -89,7 +101,7 @@ def invoices_create(
             customer=invoice.customer,
             payload={"total": invoice.total, "currency": invoice.currency},
         )
-    InvoiceLine.objects.bulk_update(moved, ["invoice", "position"])
+    InvoiceLine.objects.bulk_update(moved, ["invoice", "position", *TAX_LINE_FIELDS])
     InvoiceLine.objects.bulk_create(created)
     return invoices
 
@@ -110,9 +122,34 @@ def invoice_create(
     return invoices[0] if invoices else None
 
 
+def invoice_held(invoice: Invoice) -> str:
+    """Why a draft may not be finalized now ("" when it may): a customer whose VAT number
+    VIES has still to confirm would otherwise be taxed as a consumer, or not at all."""
+    if invoice.customer.tax_id_status == TaxIdStatus.PENDING:
+        return (
+            "The customer's VAT number is waiting for the VIES check; the invoice stays a "
+            "draft until it is answered."
+        )
+    return ""
+
+
+def invoice_retax(invoice: Invoice, at: datetime, taxer: InvoiceTaxer | None = None) -> None:
+    """Tax a draft again on its tax point (`at`'s day for the customer), saving its lines."""
+    lines = list(invoice.lines.select_related("subscription__plan").order_by("position", "pk"))
+    (taxer or InvoiceTaxer()).tax(invoice=invoice, lines=lines, on=tax_point(invoice.customer, at))
+    InvoiceLine.objects.bulk_update(lines, TAX_LINE_FIELDS)
+    invoice_totals(invoice, lines)
+
+
 @transaction.atomic
 def invoice_finalize(*, invoice: Invoice, at: datetime, actor: Actor = None) -> Invoice:
-    invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    invoice = Invoice.objects.select_for_update().select_related("customer").get(pk=invoice.pk)
+    if invoice.status == InvoiceStatus.DRAFT:
+        held = invoice_held(invoice)
+        if held:
+            raise StateError(held, code="tax_id_pending")
+        invoice_retax(invoice, at)
+        invoice.seller_details = seller_details()
     number = invoice_number_take(series=invoice.series, at=at) if invoice.status == "draft" else ""
     invoice.finalize(
         number=number,

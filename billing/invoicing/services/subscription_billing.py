@@ -17,7 +17,12 @@ from billing.invoicing.services.charges import (
     due_charges_apply,
     subscription_due_charges,
 )
-from billing.invoicing.services.invoices import invoice_create, invoice_finalize, pending_lines
+from billing.invoicing.services.invoices import (
+    invoice_create,
+    invoice_finalize,
+    invoice_held,
+    pending_lines,
+)
 from billing.invoicing.services.proration import terms_close
 from billing.subscriptions import periods
 from billing.subscriptions.models.addons import SubscriptionAddOn
@@ -273,7 +278,8 @@ def subscription_advance(
         )
         sub.first_invoice = invoice  # its failed automatic charge makes `sub` incomplete
         Subscription.objects.filter(pk=sub.pk).update(first_invoice=invoice)
-        invoice_finalize(invoice=invoice, at=invoice_at, actor=actor)
+        if not invoice_held(invoice):  # held: finalized once the VAT number is answered
+            invoice_finalize(invoice=invoice, at=invoice_at, actor=actor)
         return []
     return lines
 

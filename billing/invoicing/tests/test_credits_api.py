@@ -61,6 +61,7 @@ def test_api_issue_full_and_partial_credit_notes(api, customer, clock):
             "invoice_line": second,
             "description": "Item 2",
             "amount": "20.00",
+            "tax_amount": "0.00",
         }
     ]
     full = post(api, "credit-notes/", {"invoice": str(invoice.pk), "reason": "other"})

@@ -15,19 +15,11 @@ gives nothing); a failure answers `{"actionSucceed": false, "errorWrappers": [{"
 """
 
 import json
-import threading
-from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from billing.tax.tests.stub_server import StubResponse, StubServer
 
 REQUEST_DATE = "2024-05-06T09:30:00.000Z"
-
-
-@dataclass
-class StubResponse:
-    status: int = 200
-    body: dict | str | None = None
-    delay: float = 0.0  # seconds before answering (beyond the client's timeout: "slow")
 
 
 @dataclass
@@ -102,98 +94,20 @@ def slow(response: StubResponse, delay: float):
     return StubResponse(status=response.status, body=response.body, delay=delay)
 
 
-class ViesStub:
-    def __init__(self):
-        self.requests: list[StubRequest] = []
-        self._script: deque[StubResponse] = deque()
-        self._last = server_error(500)
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
+class ViesStub(StubServer):
+    path_prefix = "/taxation_customs/vies/rest-api"
 
-    @property
-    def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/taxation_customs/vies/rest-api"
+    def default_answer(self) -> StubResponse:
+        return server_error(500)
 
-    def script(self, *responses: StubResponse) -> None:
-        """Answer with these in order; the last one repeats."""
-        with self._lock:
-            self._script = deque(responses)
+    def parse(self, method: str, path: str, headers: dict, raw: bytes) -> StubRequest:
+        try:
+            parsed = json.loads(raw)
+        except ValueError:
+            parsed = None
+        return StubRequest(method=method, path=path, headers=headers, body=raw, json=parsed)
 
-    def start(self) -> "ViesStub":
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()  # wakes slow answers
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> "ViesStub":
-        return self.start()
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
-
-    def _next(self) -> StubResponse:
-        with self._lock:
-            if self._script:
-                self._last = self._script.popleft()
-            return self._last
-
-    def _record(self, request: StubRequest) -> None:
-        with self._lock:
-            self.requests.append(request)
-
-    def _handler_class(self):
-        stub = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length)
-                try:
-                    parsed = json.loads(raw)
-                except ValueError:
-                    parsed = None
-                stub._record(
-                    StubRequest(
-                        method="POST",
-                        path=self.path,
-                        headers=dict(self.headers),
-                        body=raw,
-                        json=parsed,
-                    )
-                )
-                if not self.path.endswith("/check-vat-number"):
-                    self._send(StubResponse(status=404, body={"error": "not found"}))
-                    return
-                self._send(stub._next())
-
-            def _send(self, response: StubResponse) -> None:
-                if response.delay and stub._stopping.wait(response.delay):
-                    return
-                body = response.body
-                if isinstance(body, str):
-                    data, content_type = body.encode(), "text/html"
-                else:
-                    data, content_type = json.dumps(body).encode(), "application/json"
-                try:
-                    self.send_response(response.status)
-                    self.send_header("Content-Type", content_type)
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (timed out) before the answer
-
-            def log_message(self, format, *args):
-                pass
-
-        return Handler
+    def unknown(self, method: str, path: str) -> StubResponse | None:
+        if method == "POST" and path.endswith("/check-vat-number"):
+            return None
+        return StubResponse(status=404, body={"error": "not found"})

@@ -19,6 +19,8 @@ from django.utils import timezone
 from billing.invoicing.services.subscription_billing import subscription_create
 from billing.models import Subscription
 from billing.payments.services.methods import payment_method_attach
+from billing.tax.models import TaxRegistration
+from billing.tax.services import tax_registration_create, tax_settings_update
 from billing.usage.services import usage_events_ingest
 from catalog import services as catalog
 from catalog.models import AddOn, BillableMetric, Feature, Plan, Product, ServiceLevel
@@ -155,6 +157,13 @@ ADDONS = [
     ("onboarding", "Guided onboarding", "USD", "499.00", "one_time", []),
     ("sso-addon", "SSO add-on", "USD", "20.00", "month", [("sso", True)]),
 ]
+SELLER_REGISTRATIONS = [  # country, region, number (demo values)
+    ("IE", "", "IE6388047V"),
+    ("GB", "", "GB980780684"),
+    ("US", "NY", "NY-DEMO-1"),
+    ("US", "TX", "TX-DEMO-1"),
+]
+VAT_NUMBERS = {"wonka": "FR40303265045", "soylent": "DE136695976"}  # valid check digits
 CUSTOMERS = [  # external_id, name, country, timezone, currency, city
     ("acme", "Acme Corporation", "US", "America/New_York", "USD", "New York"),
     ("globex", "Globex Inc.", "US", "America/Los_Angeles", "USD", "San Francisco"),
@@ -233,7 +242,24 @@ class Command(BaseCommand):
         with override_settings(EMAIL_BACKEND=HELD_EMAIL), transaction.atomic():
             self._seed()
 
+    def _tax(self):
+        """The demo seller: an Irish company under OSS, also registered in the UK, New York
+        and Texas; two EU business customers with VAT numbers are reverse-charged."""
+        if TaxRegistration.objects.exists():
+            return
+        at = timezone.now()
+        tax_settings_update(
+            at=at,
+            legal_name="Example Billing Ltd",
+            address="1 Example Street\nDublin D02 X285\nIreland",
+            email="billing@example.com",
+            seller_country="IE",
+        )
+        for country, region, number in SELLER_REGISTRATIONS:
+            tax_registration_create(country=country, region=region, number=number, at=at)
+
     def _seed(self):
+        self._tax()
         metrics = {m.code: m for m in BillableMetric.objects.all()}
         for code, name, aggregation, field in METRICS:
             if code not in metrics:
@@ -304,6 +330,7 @@ class Command(BaseCommand):
                 currency=currency,
                 timezone=tz,
                 country=country,
+                tax_id=VAT_NUMBERS.get(external_id, ""),
                 address={
                     "line1": "1 Main Street",
                     "city": city,

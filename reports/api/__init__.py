@@ -1,0 +1,1 @@
+"""The reports' API: the tax report (`/tax/report/`)."""
