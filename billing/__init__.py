@@ -3,7 +3,8 @@
 events         the billing event log, its consumers and in-process handlers; shared plumbing
 subscriptions  the lifecycle (django-fsm), periods and day proration, add-ons on subscriptions
 usage          ingestion, aggregates, storage (partitions, archive), alerts, usage pricing
-tax            dated rates with sources, the pure tax engine, VAT number checks
+tax            seller settings and registrations, dated rates with sources, the pure engine
+               and the calculators (built-in, Stripe Tax), VAT number checks (stdnum, VIES)
 invoicing      invoices and lines, bill runs, subscription billing (create, renew, change,
                cancel, proration lines), numbering, documents, credit notes, balance, coupons,
                SLA credits
