@@ -7,7 +7,7 @@ from django.utils.html import format_html
 
 from customers import hooks
 from customers.models import Contact, Customer, CustomerUser, TaxIdStatus
-from customers.services import customer_archive, customer_unarchive
+from customers.services import TAX_ID_INPUTS, customer_archive, customer_unarchive
 
 
 def customer_360_url(customer_id: int) -> str | None:
@@ -122,9 +122,7 @@ class CustomerAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         """As `customer_update` does: a changed VAT number or country is checked again."""
-        retax = not change or bool(
-            {"tax_id", "country", "address_country"} & set(form.changed_data)
-        )
+        retax = not change or bool(set(TAX_ID_INPUTS) & set(form.changed_data))
         if retax and change:
             obj.tax_id_status = TaxIdStatus.UNVERIFIED
         super().save_model(request, obj, form, change)

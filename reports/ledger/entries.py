@@ -241,11 +241,10 @@ def recognition_entry(
     accounts: Mapping[str, str] | None = None,
 ) -> Entry:
     """Revenue recognised for a month (dated its last day): deferred revenue becomes revenue."""
-    (amount,) = _amounts(currency, amount=amount)
     memo = memo or f"Revenue recognised for {date:%Y-%m}"
-    debits = {"deferred_revenue": amount}
-    credits = {"revenue": amount}
-    return _post("recognition", date, source, currency, memo, accounts, debits, credits)
+    return _transfer(
+        "recognition", "deferred_revenue", "revenue", date, source, currency, amount, memo, accounts
+    )
 
 
 def usage_accrual_entry(
@@ -258,11 +257,18 @@ def usage_accrual_entry(
     accounts: Mapping[str, str] | None = None,
 ) -> Entry:
     """Usage consumed but not yet invoiced, accrued at month end as revenue."""
-    (amount,) = _amounts(currency, amount=amount)
     memo = memo or f"Usage accrued for {date:%Y-%m}"
-    debits = {"unbilled_receivable": amount}
-    credits = {"revenue": amount}
-    return _post("usage_accrual", date, source, currency, memo, accounts, debits, credits)
+    return _transfer(
+        "usage_accrual",
+        "unbilled_receivable",
+        "revenue",
+        date,
+        source,
+        currency,
+        amount,
+        memo,
+        accounts,
+    )
 
 
 def usage_accrual_reversal_entry(
@@ -275,11 +281,18 @@ def usage_accrual_reversal_entry(
     accounts: Mapping[str, str] | None = None,
 ) -> Entry:
     """An accrual reversed when its usage is invoiced (the invoice credits revenue instead)."""
-    (amount,) = _amounts(currency, amount=amount)
     memo = memo or "Usage accrual reversed on invoicing"
-    debits = {"revenue": amount}
-    credits = {"unbilled_receivable": amount}
-    return _post("usage_accrual", date, source, currency, memo, accounts, debits, credits)
+    return _transfer(
+        "usage_accrual",
+        "revenue",
+        "unbilled_receivable",
+        date,
+        source,
+        currency,
+        amount,
+        memo,
+        accounts,
+    )
 
 
 def balance_applied_entry(
@@ -292,11 +305,34 @@ def balance_applied_entry(
     accounts: Mapping[str, str] | None = None,
 ) -> Entry:
     """The customer's balance applied to an open invoice."""
-    (amount,) = _amounts(currency, amount=amount)
     memo = memo or "Customer balance applied"
-    debits = {"customer_balance": amount}
-    credits = {"accounts_receivable": amount}
-    return _post("balance", date, source, currency, memo, accounts, debits, credits)
+    return _transfer(
+        "balance",
+        "customer_balance",
+        "accounts_receivable",
+        date,
+        source,
+        currency,
+        amount,
+        memo,
+        accounts,
+    )
+
+
+def _transfer(
+    kind: str,
+    debit: str,
+    credit: str,
+    date: datetime.date,
+    source: str,
+    currency: str,
+    amount: Decimal,
+    memo: str,
+    accounts: Mapping[str, str] | None,
+) -> Entry:
+    """One amount moved from the `credit` account role to the `debit` one."""
+    (amount,) = _amounts(currency, amount=amount)
+    return _post(kind, date, source, currency, memo, accounts, {debit: amount}, {credit: amount})
 
 
 def _post(

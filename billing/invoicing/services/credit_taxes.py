@@ -12,6 +12,7 @@ from django.db.models import Sum
 
 from billing.invoicing.models.credits import CreditNote, CreditNoteLine
 from billing.invoicing.models.invoices import Invoice
+from billing.invoicing.services.taxes import tax_rows
 from catalog.money import round_money
 
 ZERO = Decimal(0)
@@ -76,14 +77,4 @@ def credit_note_taxes(note: CreditNote, note_lines: list[CreditNoteLine]) -> Non
             rows[key][1] += amount
     note.tax = sum((n.tax_amount for n in note_lines), ZERO)
     note.subtotal = note.total - note.tax
-    note.taxes = [
-        {
-            "name": name,
-            "jurisdiction": jurisdiction,
-            "rate": rate,
-            "reason": reason,
-            "taxable_amount": str(round_money(taxable, note.currency)),
-            "amount": str(round_money(amount, note.currency)),
-        }
-        for (name, jurisdiction, rate, reason), (taxable, amount) in rows.items()
-    ]
+    note.taxes = tax_rows(rows, note.currency)

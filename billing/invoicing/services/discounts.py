@@ -39,6 +39,13 @@ def is_discount_line(line: InvoiceLine) -> bool:
     return bool(line.billing_key) and line.billing_key.startswith(DISCOUNT_KEY_PREFIX)
 
 
+def discounted_lines(charges: list[InvoiceLine], subscription_id: int | None) -> list[InvoiceLine]:
+    """The charge lines a discount applies to: all of them, or one subscription's."""
+    if subscription_id is None:
+        return charges
+    return [ln for ln in charges if ln.subscription_id == subscription_id]
+
+
 def discount_of_line(line: InvoiceLine) -> int | None:
     """The id of the discount a line was made for, or None."""
     if not is_discount_line(line):
@@ -262,9 +269,7 @@ def _discount_lines(
             continue
         if coupon.kind == CouponKind.FIXED and coupon.currency != invoice.currency:
             continue
-        eligible = charges
-        if discount.subscription_id is not None:
-            eligible = [ln for ln in charges if ln.subscription_id == discount.subscription_id]
+        eligible = discounted_lines(charges, discount.subscription_id)
         base = sum((ln.amount for ln in eligible), ZERO)
         cap = min(base, remaining)
         if cap <= 0:

@@ -17,7 +17,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from billing.invoicing.models.invoices import Invoice, InvoiceLine
-from billing.invoicing.services.discounts import is_discount_line
+from billing.invoicing.services.discounts import discounted_lines, is_discount_line
 from billing.subscriptions.models.subscriptions import Subscription
 from billing.tax.calculators import Sale, TaxableLine, calculator
 from billing.tax.engine import LineTax, TaxAmount, invoice_notes, invoice_taxes
@@ -159,10 +159,20 @@ def _discount_tax(discount: InvoiceLine, eligible: list[InvoiceLine], currency: 
     )
 
 
-def _discount_eligible(discount: InvoiceLine, charges: list[InvoiceLine]) -> list[InvoiceLine]:
-    if discount.subscription_id is None:
-        return charges
-    return [ln for ln in charges if ln.subscription_id == discount.subscription_id]
+def tax_rows(summary: dict[tuple, list[Decimal]], currency: str) -> list[dict]:
+    """An invoice's or credit note's `taxes`: {(name, jurisdiction, rate, reason): [taxable,
+    tax]} as rows, amounts rounded to the currency."""
+    return [
+        {
+            "name": name,
+            "jurisdiction": jurisdiction,
+            "rate": rate,
+            "reason": reason,
+            "taxable_amount": str(round_money(taxable, currency)),
+            "amount": str(round_money(amount, currency)),
+        }
+        for (name, jurisdiction, rate, reason), (taxable, amount) in summary.items()
+    ]
 
 
 class InvoiceTaxer:
@@ -212,7 +222,7 @@ class InvoiceTaxer:
         country = buyer_for(customer).country
         for line in lines:
             if is_discount_line(line):
-                eligible = _discount_eligible(line, charges)
+                eligible = discounted_lines(charges, line.subscription_id)
                 _store(line, _discount_tax(line, eligible, currency), country, currency)
                 if len({ln.tax_rate for ln in eligible}) > 1 and line.amount:
                     # Lines at several rates: the discount's rate is what it takes back.
@@ -237,17 +247,7 @@ class InvoiceTaxer:
                 entry = line.taxes[0]
                 key = (entry["name"], entry["jurisdiction"], "0", entry["reason"])
                 summary.setdefault(key, [ZERO, ZERO])[0] += line.amount
-        invoice.taxes = [
-            {
-                "name": name,
-                "jurisdiction": jurisdiction,
-                "rate": rate,
-                "reason": reason,
-                "taxable_amount": str(round_money(taxable, invoice.currency)),
-                "amount": str(round_money(amount, invoice.currency)),
-            }
-            for (name, jurisdiction, rate, reason), (taxable, amount) in summary.items()
-        ]
+        invoice.taxes = tax_rows(summary, invoice.currency)
         invoice.tax_notes = invoice_notes(line_taxes)
         invoice.tax_date = on
         invoice.tax = sum((row.amount for row in rows), ZERO)
