@@ -11,13 +11,15 @@ from api.services import api_key_create
 from api.tests.schema_check import StrictAPIClient
 from api.throttling import throttle_counters_reset
 from billing.payments.defaults import payment_defaults_ensure
+from reports.ledger.posting import ledger_accounts_ensure
 from reports.staff_groups import sync_staff_groups
 
 
 @pytest.fixture(autouse=True)
 def migration_data(request):
-    """Rows that migrations make (gateways, the default dunning campaign, staff groups), made
-    again when a transactional test has flushed the database before this test."""
+    """Rows that migrations make (gateways, the default dunning campaign, staff groups, ledger
+    accounts), made again when a transactional test has flushed the database before this
+    test."""
     marker = request.node.get_closest_marker("django_db")
     transactional = "transactional_db" in request.fixturenames or (
         marker is not None and marker.kwargs.get("transaction")
@@ -29,6 +31,7 @@ def migration_data(request):
     else:
         return
     payment_defaults_ensure()
+    ledger_accounts_ensure()
     if not Group.objects.filter(name="finance").exists():
         sync_staff_groups()
 

@@ -103,24 +103,29 @@ def reset() -> None:
         bench.delete()
 
 
-def plans() -> list[Plan]:
+def plans(specs=PLANS) -> list[Plan]:
+    """The plans of `specs` (code, currency, amount, interval, pay in advance[, interval
+    count]), made when missing; a code listed twice gives its plan twice (a larger share)."""
     found = []
-    for code, currency, amount, interval, advance in PLANS:
+    for code, currency, amount, interval, advance, *count in specs:
         plan = Plan.objects.filter(code=code, is_latest=True).first() or plan_create(
             code=code,
             name=code,
             currency=currency,
             amount=Decimal(amount),
             interval=interval,
+            interval_count=count[0] if count else 1,
             pay_in_advance=advance,
         )
         found.append(plan)
     return found
 
 
-def populate(n: int, taxed: bool) -> datetime:
-    """Customers with one subscription each; returns the as_of that renews them all."""
-    catalog = plans()
+def populate(n: int, taxed: bool, specs=PLANS, pending: bool = False) -> datetime:
+    """Customers with one subscription each, on the plans of `specs` in turn; returns the
+    as_of that renews them all. The first period is billed already (as after checkout), or,
+    with `pending`, the subscriptions start at START and the first bill run starts them."""
+    catalog = plans(specs)
     as_of = START
     for offset in range(0, n, CHUNK):
         size = min(CHUNK, n - offset)
@@ -141,26 +146,29 @@ def populate(n: int, taxed: bool) -> datetime:
         for index, customer in enumerate(customers):
             plan = catalog[(offset + index) % len(catalog)]
             schedule = periods.schedule_for(
-                start_at=START, tz=customer.timezone, interval=plan.interval
+                start_at=START,
+                tz=customer.timezone,
+                interval=plan.interval,
+                interval_count=plan.interval_count,
             )
             first = periods.first_period(schedule)
             sub = Subscription(
                 customer=customer,
                 plan=plan,
                 quantity=1 + index % 3,
-                status="active",
+                status="pending" if pending else "active",
                 currency=plan.currency,
                 timezone=customer.timezone,
                 interval=plan.interval,
-                interval_count=1,
+                interval_count=plan.interval_count,
                 start_at=START,
                 start_date=schedule.start_date,
                 anchor_date=schedule.anchor,
                 anchor_day=schedule.anchor_day,
-                current_period_start=first.start,
-                current_period_end=first.end,
-                billed_through=first.end if plan.pay_in_advance else first.start,
             )
+            if not pending:
+                sub.set_period(first)
+                sub.billed_through = first.end if plan.pay_in_advance else first.start
             subs.append(sub)
             as_of = max(as_of, first.end)
         Subscription.objects.bulk_create(subs)

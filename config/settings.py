@@ -249,6 +249,9 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["api.throttling.ApiKeyRateThrottle"],
     "PAGE_SIZE": 50,
     "COERCE_DECIMAL_TO_STRING": True,
+    # `?format=` is a parameter of the API's own (the journal export's csv|xero|quickbooks),
+    # not DRF's renderer switch: the API answers JSON only.
+    "URL_FORMAT_OVERRIDE": None,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Billing and provisioning API",
@@ -401,6 +404,7 @@ BILLING_EVENT_CONSUMERS = env.list(
     default=[
         "provisioning.tasks.billing_events_consume_task",
         "provisioning.tasks_webhooks.webhooks_fan_out_task",
+        "reports.tasks.reports_events_consume_task",
     ],
 )
 # Days between a cancellation taking effect and the customer's access being withdrawn.

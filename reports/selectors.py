@@ -40,6 +40,8 @@ from provisioning.models import (
     StepStatus,
 )
 from provisioning.selectors import CustomerEntitlements, customer_entitlements_get
+from reports.metrics.models import MrrSegment
+from reports.metrics.selectors import mrr_at
 
 ZERO = Decimal(0)
 S = SubscriptionStatus
@@ -95,6 +97,21 @@ def mrr_by_currency(*, customer: Customer | None = None) -> dict[str, Decimal]:
     ):
         totals[currency] += monthly_amount(amount * quantity + per_period[pk], interval, count)
     return {cur: round_money(total, cur) for cur, total in sorted(totals.items())}
+
+
+def mrr_arr_by_currency(*, at: datetime) -> dict[str, dict]:
+    """MRR and ARR at `at` per currency from the MRR history (reports.metrics: normalised to
+    a month, after recurring discounts, no tax, usage, one-time fees or trials), for the
+    currencies with a subscription counting then: {currency: {mrr, arr, subscriptions}}.
+    One query, then one per currency."""
+    currencies = (
+        MrrSegment.objects.filter(start__lte=at)
+        .filter(Q(end__isnull=True) | Q(end__gt=at))
+        .order_by()
+        .values_list("currency", flat=True)
+        .distinct()
+    )
+    return {code: mrr_at(at=at, currency=code) for code in sorted(set(currencies))}
 
 
 # The dashboard

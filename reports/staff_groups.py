@@ -32,8 +32,8 @@ STAFF_GROUPS: dict[str, dict[str, tuple[str, ...]]] = {
     },
     "finance": {
         "view": VIEWABLE_APPS,
-        "add": ("billing", "customers"),
-        "change": ("billing", "customers"),
+        "add": ("billing", "customers", "reports"),
+        "change": ("billing", "customers", "reports"),
     },
 }
 

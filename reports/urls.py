@@ -4,7 +4,7 @@ login and chrome."""
 from django.contrib import admin
 from django.urls import path
 
-from reports import views
+from reports import revenue_views, views
 
 app_name = "reports"
 urlpatterns = [
@@ -14,4 +14,15 @@ urlpatterns = [
         name="customer_360",
     ),
     path("tax/", admin.site.admin_view(views.tax_report_page), name="tax_report"),
+    path("revenue/", admin.site.admin_view(revenue_views.revenue_page), name="revenue"),
+    path(
+        "revenue/export/<slug:report>/",
+        admin.site.admin_view(revenue_views.revenue_export),
+        name="revenue_export",
+    ),
+    path(
+        "revenue/post-recognition/",
+        admin.site.admin_view(revenue_views.revenue_recognition_post),
+        name="revenue_recognition_post",
+    ),
 ]

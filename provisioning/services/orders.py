@@ -13,11 +13,12 @@ plus `STALE_MARGIN`. A failure is retried after 30 s × 2^(attempts − 1); afte
 import logging
 from datetime import datetime, timedelta
 
-from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q, QuerySet
+from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django_fsm import TransitionNotAllowed
 
 from api.errors import StateError
+from billing.events.cursor import locked
 from billing.events.services import Actor, actor_label
 from billing.models import BillingEvent, Subscription
 from customers.models import Customer
@@ -40,16 +41,6 @@ STALE_MARGIN = timedelta(seconds=5)
 OPEN = [OrderStatus.RECEIVED, OrderStatus.IN_PROGRESS]
 UNFINISHED = [*OPEN, OrderStatus.FAILED]
 DONE_STEPS = [StepStatus.SUCCEEDED, StepStatus.SKIPPED]
-
-
-def locked(queryset: QuerySet) -> QuerySet:
-    """`select_for_update()`; on SQLite (no row locks, deferred transactions) a no-op UPDATE
-    first takes the database's write lock, so the read-then-write cannot fail half way with
-    "database is locked" when another process writes meanwhile."""
-    if connection.vendor == "sqlite":
-        pk = queryset.model._meta.pk.attname
-        queryset.update(**{pk: F(pk)})
-    return queryset.select_for_update()
 
 
 def order_create(

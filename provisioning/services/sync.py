@@ -1,28 +1,25 @@
 """The provisioning consumer of the billing event log.
 
 Events are read in id order after the stored cursor, under a lock of the cursor row (two
-consumers never handle the same page). Ids are taken in order but may commit out of order:
-an id missing between the cursor and the highest id read is kept in `pending_ids` with the
-time it was first missed, and read again on each run until it appears or `GAP_WINDOW` has
-passed (then its transaction rolled back). Each event becomes at most one order (unique
-source event + kind), created in the transaction that moves the cursor: handled once."""
+consumers never handle the same page; billing.events.cursor keeps the ids that commit late).
+Each event becomes at most one order (unique source event + kind), created in the
+transaction that moves the cursor: handled once."""
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Q
 
+from billing.events.cursor import cursor_advance, cursor_locked, cursor_pending, cursor_unread
 from billing.models import BillingEvent, Subscription, SubscriptionStatus
 from provisioning.models import CustomerAccess, EventCursor, Order, OrderKind
-from provisioning.services.orders import OPEN, UNFINISHED, locked, order_create, order_run
+from provisioning.services.orders import OPEN, UNFINISHED, order_create, order_run
 from provisioning.services.steps import has_paying_subscription
 
 logger = logging.getLogger("provisioning.sync")
 
 CONSUMER = "provisioning"
-GAP_WINDOW = timedelta(minutes=5)
-MAX_PENDING = 1000
 EVENT_ORDERS = {
     "subscription.activated": OrderKind.ACTIVATE,
     "subscription.trial_started": OrderKind.ACTIVATE,
@@ -117,7 +114,7 @@ def billing_event_apply(*, event_id: int, at: datetime) -> list[Order]:
         return []
     cursor = EventCursor.objects.filter(consumer=CONSUMER).first()
     read_up_to = cursor.last_event_id if cursor else 0
-    missed = list(_pending(cursor, at)) if cursor else []
+    missed = list(cursor_pending(cursor, at)) if cursor else []
     unread = (
         BillingEvent.objects.filter(customer_id=customer_id, pk__lte=event_id)
         .filter(Q(pk__gt=read_up_to) | Q(pk__in=missed))
@@ -134,58 +131,15 @@ def billing_event_apply(*, event_id: int, at: datetime) -> list[Order]:
     return [order_run(order=o, at=at, inline=True) for o in orders.order_by("created_at", "pk")]
 
 
-def _cursor_locked() -> EventCursor:
-    """The cursor row, locked (made on the first run)."""
-    cursors = EventCursor.objects.filter(consumer=CONSUMER)
-    cursor = locked(cursors).first()
-    if cursor is None:
-        try:
-            with transaction.atomic():
-                EventCursor.objects.create(consumer=CONSUMER)
-        except IntegrityError:
-            pass  # made by a concurrent consumer
-        cursor = locked(cursors).get()
-    return cursor
-
-
-def _pending(cursor: EventCursor, at: datetime) -> dict[int, str]:
-    pending = {}
-    for item in cursor.pending_ids or []:
-        if isinstance(item, dict):
-            pending[int(item["id"])] = item.get("since") or at.isoformat()
-        else:
-            pending[int(item)] = at.isoformat()
-    return pending
-
-
 @transaction.atomic
 def billing_events_consume(*, at: datetime, limit: int = 500) -> int:
     """Handle the next page of events (orders are made, not run); the number read."""
-    cursor = _cursor_locked()
-    pending = _pending(cursor, at)
-    events = list(
-        BillingEvent.objects.filter(Q(pk__gt=cursor.last_event_id) | Q(pk__in=list(pending)))
-        .select_related("customer")
-        .order_by("pk")[:limit]
-    )
+    cursor = cursor_locked(EventCursor, CONSUMER)
+    pending = cursor_pending(cursor, at)
+    events = list(cursor_unread(cursor, pending).select_related("customer")[:limit])
     for event in events:
         billing_event_handle(event=event, at=at)
-        pending.pop(event.pk, None)
-    read = {e.pk for e in events}
-    highest = max((e.pk for e in events if e.pk > cursor.last_event_id), default=None)
-    if highest is not None:
-        # the first run starts at the oldest event there is, not at a gap before it
-        first = cursor.last_event_id + 1 if cursor.last_event_id else min(read)
-        for missing in range(max(first, highest - MAX_PENDING), highest):
-            if missing not in read:
-                pending.setdefault(missing, at.isoformat())
-        cursor.last_event_id = highest
-    expired = at - GAP_WINDOW
-    cursor.pending_ids = [
-        {"id": pk, "since": since}
-        for pk, since in sorted(pending.items())
-        if datetime.fromisoformat(since) > expired
-    ]
+    cursor_advance(cursor, events, pending, at)
     cursor.save()
     if events:
         logger.info("read %s billing events up to #%s", len(events), cursor.last_event_id)

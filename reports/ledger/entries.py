@@ -319,6 +319,25 @@ def balance_applied_entry(
     )
 
 
+def signed_entry(
+    *,
+    kind: str,
+    date: datetime.date,
+    source: str,
+    currency: str,
+    amounts: Mapping[str, Decimal],
+    memo: str = "",
+    accounts: Mapping[str, str] | None = None,
+) -> Entry:
+    """An entry from signed amounts per account role: positive debits, negative credits
+    (for postings whose direction depends on the figures: a negative invoice, a correction)."""
+    for role, value in amounts.items():
+        _amounts(currency, **{role: abs(value)})
+    debits = {role: value for role, value in amounts.items() if value > 0}
+    credits = {role: -value for role, value in amounts.items() if value < 0}
+    return _post(kind, date, source, currency, memo, accounts, debits, credits)
+
+
 def _transfer(
     kind: str,
     debit: str,

@@ -15,7 +15,7 @@ from reports.selectors import (
     churn_recent,
     drift_latest,
     invoices_overdue,
-    mrr_by_currency,
+    mrr_arr_by_currency,
     orders_stuck,
     payments_failed_counts,
     payments_per_day,
@@ -32,6 +32,7 @@ DASHBOARD_PERMISSIONS = {
     "orders": "provisioning.view_order",
     "drift": "provisioning.view_driftauditrun",
     "bill_runs": "billing.view_billrun",
+    "revenue": "reports.view_journalentry",
 }
 
 CHART_HEIGHT = 80
@@ -118,7 +119,7 @@ def staff_dashboard(context) -> dict:
     at = timezone.now()
     result: dict = {"show": any(can.values()), "can": can, "at": at}
     if can["mrr"]:
-        result["mrr"] = mrr_by_currency()
+        result["mrr"] = mrr_arr_by_currency(at=at)
         result["churn"] = churn_recent(at=at)
         result["moves"] = stacked_bars(
             subscription_moves_per_day(at=at, days=30), "activated", "canceled"

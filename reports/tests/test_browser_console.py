@@ -10,6 +10,7 @@ from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from billing.models import InvoiceStatus
+from reports.consumer import reports_events_consume_all
 from reports.tests.console_helpers import full_customer
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -18,6 +19,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def test_finance_writes_off_an_invoice_and_sees_it_on_the_360(page, screenshot):
     page.set_viewport_size({"width": 1400, "height": 900})
     customer, _, invoice = full_customer(at=timezone.now())  # the live server's clock
+    reports_events_consume_all(at=timezone.now())  # the MRR card reads the MRR history
     user = get_user_model().objects.create_user("fiona", password="pw-fiona", is_staff=True)
     user.groups.add(Group.objects.get(name="finance"))
 

@@ -10,6 +10,7 @@ from django.urls import reverse
 from billing.tests import factories
 from billing.tests.payment_helpers import open_invoice
 from provisioning.models import DriftAuditRun, DriftFinding
+from reports.consumer import reports_events_consume_all
 from reports.selectors import DayCounts
 from reports.templatetags.reports_console import money, stacked_bars
 from reports.tests.console_helpers import AT, GROUPS, full_customer, staff_user
@@ -41,6 +42,7 @@ def test_figures_of_the_day(client, admin_user):
     DriftFinding.objects.create(
         run=run, customer=factories.customer("drifty"), kind="seats_over", detail="3 > 2"
     )
+    reports_events_consume_all(at=AT)  # the MRR card reads the reports' MRR history
     html = index(client, admin_user)
     for block in (*BLOCKS, "dashboard-drift"):
         assert f'id="{block}"' in html, block

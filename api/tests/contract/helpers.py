@@ -4,6 +4,9 @@ import time
 import uuid
 
 import requests
+from jsonschema import Draft202012Validator
+
+from api.tests.schema_check import strict
 
 
 class Api:
@@ -193,3 +196,38 @@ def assert_error(response, status: int, type_: str, field: str | None = None) ->
     if field is not None:
         assert error["field"] == field, error
     return error
+
+
+_SCHEMAS: dict[str, dict] = {}
+
+
+def served_schema(base: str) -> dict:
+    if base not in _SCHEMAS:
+        response = requests.get(
+            f"{base}/api/schema/",
+            headers={"Accept": "application/vnd.oai.openapi+json"},
+            timeout=60,
+        )
+        assert response.status_code == 200, response.text[:500]
+        _SCHEMAS[base] = response.json()
+    return _SCHEMAS[base]
+
+
+def declared(api: Api, method: str, template: str, status: int, body) -> None:
+    """`body` is what the served schema declares for `method /api/v1/<template>` answering
+    `status`: strictly (no undeclared key; null only where nullable)."""
+    schema = served_schema(api.base)
+    operation = schema["paths"][f"/api/v1/{template}"][method.lower()]
+    response = operation["responses"][str(status)]
+    media = response.get("content", {}).get("application/json")
+    if media is None:
+        assert body is None, (method, template, status, body)
+        return
+    validator = Draft202012Validator(
+        {**strict(media["schema"]), "$defs": strict(schema["components"]["schemas"])}
+    )
+    errors = [
+        f"{'.'.join(map(str, e.absolute_path)) or '<body>'}: {e.message}"
+        for e in validator.iter_errors(body)
+    ]
+    assert not errors, (method, template, status, errors[:10])

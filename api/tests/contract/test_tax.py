@@ -12,12 +12,9 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-import requests
-from jsonschema import Draft202012Validator
 
 from api.tests.contract import helpers as h
-from api.tests.contract.helpers import assert_error
-from api.tests.schema_check import strict
+from api.tests.contract.helpers import assert_error, declared
 
 SETTINGS_KEYS = {
     "legal_name",
@@ -42,40 +39,6 @@ ROW_KEYS = {
 }
 FR_VAT = "FR40303265045"  # syntax and check digits right: valid under VAT_VALIDATION=checksum
 FR_VAT_BAD_CHECK = "FR00303265045"
-
-_SCHEMAS: dict[str, dict] = {}
-
-
-def served_schema(base: str) -> dict:
-    if base not in _SCHEMAS:
-        response = requests.get(
-            f"{base}/api/schema/",
-            headers={"Accept": "application/vnd.oai.openapi+json"},
-            timeout=60,
-        )
-        assert response.status_code == 200, response.text[:500]
-        _SCHEMAS[base] = response.json()
-    return _SCHEMAS[base]
-
-
-def declared(api: h.Api, method: str, template: str, status: int, body) -> None:
-    """`body` is what the served schema declares for `method /api/v1/<template>` answering
-    `status`: strictly (no undeclared key; null only where nullable)."""
-    schema = served_schema(api.base)
-    operation = schema["paths"][f"/api/v1/{template}"][method.lower()]
-    response = operation["responses"][str(status)]
-    media = response.get("content", {}).get("application/json")
-    if media is None:
-        assert body is None, (method, template, status, body)
-        return
-    validator = Draft202012Validator(
-        {**strict(media["schema"]), "$defs": strict(schema["components"]["schemas"])}
-    )
-    errors = [
-        f"{'.'.join(map(str, e.absolute_path)) or '<body>'}: {e.message}"
-        for e in validator.iter_errors(body)
-    ]
-    assert not errors, (method, template, status, errors[:10])
 
 
 def today() -> date:

@@ -23,6 +23,7 @@ from billing.invoicing.services.numbering import invoice_number_take
 from billing.invoicing.services.references import payment_reference_for
 from billing.invoicing.services.taxes import TAX_LINE_FIELDS, InvoiceTaxer, tax_point
 from billing.tax.services import seller_details
+from catalog.money import format_amount
 from customers.models import Customer, TaxIdStatus
 
 
@@ -200,6 +201,7 @@ def invoice_void(*, invoice: Invoice, at: datetime, actor: Actor = None) -> Invo
 def invoice_mark_paid(*, invoice: Invoice, at: datetime, actor: Actor = None) -> Invoice:
     """Paid outside any gateway (a cheque, a transfer recorded by hand)."""
     invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    outside = invoice.amount_due
     invoice.mark_paid(at=at)
     invoice.save()
     billing_event_record(
@@ -207,7 +209,12 @@ def invoice_mark_paid(*, invoice: Invoice, at: datetime, actor: Actor = None) ->
         subject=invoice,
         at=at,
         actor=actor,
-        payload={"number": invoice.number, "amount_paid": invoice.amount_paid},
+        payload={
+            "number": invoice.number,
+            "amount_paid": invoice.amount_paid,
+            # received outside any payment (the ledger's cash)
+            "marked_paid": format_amount(outside, invoice.currency),
+        },
     )
     hooks.invoice_paid.send(sender=Invoice, invoice=invoice, at=at, actor=actor)
     return invoice
