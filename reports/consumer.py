@@ -186,6 +186,26 @@ def _invoices_flush(page: _Page, cursor: EventCursor) -> None:
             _safely(page, cursor, event, _book)
 
 
+def _mrr_refresh(subscription_ids: list[int], cursor: EventCursor, at: datetime) -> None:
+    """The MRR history of these subscriptions, at once or, if that fails, one by one (one
+    that fails is recorded on the cursor; its next event, or a rebuild, mends it)."""
+    try:
+        with transaction.atomic():
+            subscriptions_mrr_refresh(subscription_ids=subscription_ids, at=at)
+        return
+    except Exception:
+        logger.exception("refreshing the MRR of %s subscriptions failed", len(subscription_ids))
+    for subscription_id in subscription_ids:
+        try:
+            with transaction.atomic():
+                subscriptions_mrr_refresh(subscription_ids=[subscription_id], at=at)
+        except Exception as error:
+            logger.exception("refreshing the MRR of subscription %s failed", subscription_id)
+            problem = {"subscription": subscription_id, "error": str(error)[:300]}
+            failed = [*cursor.failed, problem]
+            cursor.failed = failed[-MAX_FAILED:]
+
+
 @transaction.atomic
 def reports_events_consume(
     *, at: datetime, limit: int = PAGE, until: int | None = None, mrr: bool = True
@@ -209,7 +229,7 @@ def reports_events_consume(
         page.subscriptions.update(_mrr_subjects(event))
     _invoices_flush(page, cursor)
     if mrr and page.subscriptions:
-        subscriptions_mrr_refresh(subscription_ids=sorted(page.subscriptions), at=at)
+        _mrr_refresh(sorted(page.subscriptions), cursor, at)
     cursor_advance(cursor, events, pending, at)
     cursor.save()
     if events:

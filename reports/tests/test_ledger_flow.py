@@ -43,9 +43,9 @@ from reports.models import (
     EventCursor,
     JournalEntry,
     JournalLine,
-    MrrSegment,
     LedgerAccount,
     MonthClose,
+    MrrSegment,
     RecognitionLine,
     RevenueReversal,
     RevenueSchedule,
@@ -566,3 +566,17 @@ def test_recognition_posted_on_demand_is_corrected_when_the_month_changes(acme):
         (f"{key}:1", {("revenue", D("7.28"), 0), ("deferred_revenue", 0, D("7.28"))}),
     ]
     assert revenue_of(date(2026, 2, 1)) == D("20.72")
+
+
+def test_an_mrr_history_that_fails_is_recorded_and_the_books_go_on(acme, monkeypatch):
+    pro = factories.plan("pro", amount="30.00")
+    factories.subscription(customer=acme, plan=pro, at=at(2026, 1, 5, 0))
+
+    def broken(**kwargs):
+        raise RuntimeError("the history broke")
+
+    monkeypatch.setattr(consumer, "subscriptions_mrr_refresh", broken)
+    reports_events_consume_all(at=at(2026, 1, 5, 11))
+    assert JournalEntry.objects.filter(kind="invoice").count() == 1
+    failed = EventCursor.objects.get(consumer="reports").failed
+    assert [item["error"] for item in failed] == ["the history broke"]
