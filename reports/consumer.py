@@ -54,6 +54,17 @@ BALANCE_EVENTS = (
     "balance.adjusted",
     "subscription.sla_credited",
 )
+# What `_handle` posts from (other kinds, most of a bill run's, cost no savepoint).
+HANDLED = frozenset(
+    {
+        "invoice.voided",
+        "credit_note.issued",
+        "payment.succeeded",
+        "invoice.paid",
+        "payment.refunded",
+        *BALANCE_EVENTS,
+    }
+)
 # Subscription events that cannot change MRR (renewals bill; they change no terms).
 MRR_QUIET = ("subscription.renewed", "subscription.sla_credited", "subscription.email_sent")
 
@@ -223,7 +234,7 @@ def reports_events_consume(
     for event in events:
         if event.kind == "invoice.finalized":
             page.finalized.append(event)
-        else:
+        elif event.kind in HANDLED:
             _invoices_flush(page, cursor)  # the event may credit one of them
             _safely(page, cursor, event, _handle)
         page.subscriptions.update(_mrr_subjects(event))
