@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "csp",
     "axes",  # sign-in lockouts (block below)
+    "import_export",  # admin exports of filtered lists (CSV, XLSX)
     # ours, lowest layer first
     "api",
     "catalog",

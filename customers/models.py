@@ -25,6 +25,11 @@ class TaxExempt(models.TextChoices):
     REVERSE = "reverse", "Reverse charge"
 
 
+class InvoiceDelivery(models.TextChoices):
+    EMAIL = "email", "Email (with the PDF) and the portal"
+    PORTAL = "portal", "Portal only (no invoice email)"
+
+
 class Customer(models.Model):
     external_id = models.CharField(
         max_length=100,
@@ -59,6 +64,19 @@ class Customer(models.Model):
     address_country = models.CharField(
         "address country", max_length=2, blank=True, validators=[validate_country]
     )
+    # Payment terms: invoices are due this many days after they are issued (empty: the
+    # INVOICE_DUE_DAYS setting).
+    payment_terms_days = models.PositiveSmallIntegerField(
+        "payment terms (days)",
+        null=True,
+        blank=True,
+        help_text="Invoices are due this many days after issue. Empty: the default terms.",
+    )
+    invoice_delivery = models.CharField(
+        max_length=10, choices=InvoiceDelivery.choices, default=InvoiceDelivery.EMAIL
+    )
+    # Kinds of non-essential notices (customers/notices.py) this customer does not want.
+    notices_opted_out = models.JSONField(default=list, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     archived_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
