@@ -5,6 +5,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils import timezone
 
+from api.admin_confirm import action_confirmation
 from api.models import ApiKey, ApiKeyScope, IdempotencyRecord
 from api.services import api_key_create, api_key_revoke
 
@@ -95,8 +96,19 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False  # revoke instead: the key id stays in the audit trail
 
-    @admin.action(permissions=["change"], description="Revoke selected keys")
+    @admin.action(permissions=["change"], description="Revoke selected keys…")
     def revoke_selected(self, request, queryset):
+        page = action_confirmation(
+            self,
+            request,
+            queryset,
+            action="revoke_selected",
+            title="Revoke these keys",
+            consequence="Requests signed with these keys are refused at once. "
+            "A revoked key cannot be used again.",
+        )
+        if page is not None:
+            return page
         at = timezone.now()
         revoked = 0
         for key in queryset.order_by("pk"):

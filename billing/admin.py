@@ -7,6 +7,7 @@ import billing.invoicing.admin.credits  # noqa: F401 - credit notes, balances, c
 import billing.invoicing.admin.invoices  # noqa: F401 - invoices, number sequences
 import billing.invoicing.admin.sla  # noqa: F401 - SLA credits
 import billing.invoicing.admin.subscriptions  # noqa: F401 - subscriptions
+import billing.notices.admin  # noqa: F401 - customer notices sent, template previews
 import billing.payments.admin.bank  # noqa: F401 - bank transfers, reconciliation report
 import billing.payments.admin.methods  # noqa: F401 - payment methods, gateways, routing
 import billing.payments.admin.payments  # noqa: F401 - payments, refunds

@@ -35,6 +35,9 @@ from billing.invoicing.models.invoices import (
 from billing.invoicing.models.sla import (
     SlaCredit,
 )
+from billing.notices.models import (
+    NoticeEventCursor,
+)
 from billing.payments.models.payments import (
     AttemptStatus,
     BankTransfer,
@@ -114,6 +117,7 @@ __all__ = [
     "InvoiceStatus",
     "LineKind",
     "MethodKind",
+    "NoticeEventCursor",
     "Payment",
     "PaymentAllocation",
     "PaymentAttempt",

@@ -14,6 +14,7 @@ from billing.invoicing.tasks import (  # noqa: F401 - stored names
     drafts_finalize_scheduled,
     invoice_email_send_task,
     invoice_receipt_send_task,
+    invoices_scheduled_issue_scheduled,
 )
 from billing.payments.tasks import (  # noqa: F401 - stored names
     credit_note_refund_task,

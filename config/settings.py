@@ -67,7 +67,7 @@ X_FRAME_OPTIONS = env("X_FRAME_OPTIONS", default="DENY")
 SESSION_COOKIE_HTTPONLY = env.bool("SESSION_COOKIE_HTTPONLY", default=True)
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "config.admin_site.StaffAdminConfig",  # django.contrib.admin, index grouped by job
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -406,6 +406,7 @@ BILLING_EVENT_CONSUMERS = env.list(
         "provisioning.tasks.billing_events_consume_task",
         "provisioning.tasks_webhooks.webhooks_fan_out_task",
         "reports.tasks.reports_events_consume_task",
+        "billing.notices.tasks.notices_events_consume_task",
     ],
 )
 # Days between a cancellation taking effect and the customer's access being withdrawn.

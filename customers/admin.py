@@ -6,6 +6,8 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from customers import hooks
+from customers.admin_exports import CustomerResource, StaffExportMixin
+from customers.forms_notices import CustomerAdminForm
 from customers.models import Contact, Customer, CustomerUser, TaxIdStatus
 from customers.services import TAX_ID_INPUTS, customer_archive, customer_unarchive
 
@@ -49,7 +51,9 @@ class CustomerUserInline(admin.TabularInline):
 
 
 @admin.register(Customer)
-class CustomerAdmin(admin.ModelAdmin):
+class CustomerAdmin(StaffExportMixin, admin.ModelAdmin):
+    resource_classes = [CustomerResource]
+    form = CustomerAdminForm  # notices_opted_out as checkboxes (customers/forms_notices.py)
     list_display = [
         "external_id",
         "name",
@@ -73,6 +77,15 @@ class CustomerAdmin(admin.ModelAdmin):
     fieldsets = [
         ("Identity", {"fields": ["external_id", "name", "email"]}),
         ("Billing settings", {"fields": ["currency", "timezone", "country"]}),
+        (
+            "Invoices",
+            {
+                "fields": ["payment_terms_days", "invoice_delivery"],
+                "description": "Payment terms apply to invoices issued from now on (empty: "
+                "the default terms). Portal only: no invoice mail is sent when an invoice is "
+                "issued; staff can still resend one from the invoice's page.",
+            },
+        ),
         (
             "Tax",
             {
@@ -99,6 +112,7 @@ class CustomerAdmin(admin.ModelAdmin):
                 ]
             },
         ),
+        ("Notices", {"fields": ["notices_opted_out"]}),
         ("Metadata", {"fields": ["metadata", "archived_at", "created_at", "updated_at"]}),
     ]
     inlines = [ContactInline, CustomerUserInline]
@@ -112,6 +126,14 @@ class CustomerAdmin(admin.ModelAdmin):
     def overview(self, obj: Customer) -> str:
         url = customer_360_url(obj.pk)
         return format_html('<a href="{}">Customer 360</a>', url) if url else "-"
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if "invoice_delivery" in form.base_fields:
+            # Not posted (an older form, a script): the model's default (email) or the
+            # customer's current choice is kept.
+            form.base_fields["invoice_delivery"].required = False
+        return form
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:

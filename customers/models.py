@@ -144,3 +144,67 @@ class CustomerUser(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} @ {self.customer.external_id} ({self.role})"
+
+
+class NoticeKind(models.TextChoices):
+    """The mails a customer gets (customers/notices.py); templates/notices/<kind>.*"""
+
+    RECEIPT = "receipt", "Receipt (invoice paid)"
+    INVOICE_ISSUED = "invoice_issued", "Invoice issued"
+    PAYMENT_FAILED = "payment_failed", "Payment failed"
+    SUBSCRIPTION_CANCELED = "subscription_canceled", "Subscription canceled"
+    ACCOUNT_SUSPENDED = "account_suspended", "Account suspended"
+    ACCOUNT_RESTORED = "account_restored", "Account restored"
+    TRIAL_ENDING = "trial_ending", "Trial ending soon"
+    RENEWAL_UPCOMING = "renewal_upcoming", "Yearly renewal coming up"
+    CARD_EXPIRING = "card_expiring", "Card expiring"
+    USAGE_THRESHOLD = "usage_threshold", "Usage threshold reached"
+
+
+# Kinds a customer may opt out of (Customer.notices_opted_out); the others are always sent.
+NON_ESSENTIAL_NOTICES = frozenset(
+    {
+        NoticeKind.TRIAL_ENDING,
+        NoticeKind.RENEWAL_UPCOMING,
+        NoticeKind.CARD_EXPIRING,
+        NoticeKind.USAGE_THRESHOLD,
+    }
+)
+
+
+class NoticeStatus(models.TextChoices):
+    QUEUED = "queued", "Queued (recorded; sent after commit, not confirmed yet)"
+    SENT = "sent", "Sent"
+    SKIPPED_OPTED_OUT = "skipped_opted_out", "Skipped: the customer opted out"
+    SKIPPED_NO_RECIPIENT = "skipped_no_recipient", "Skipped: no recipient"
+    SKIPPED_PORTAL_ONLY = "skipped_portal_only", "Skipped: invoices delivered in the portal only"
+    FAILED = "failed", "Failed"
+
+
+class Notice(models.Model):
+    """One mail to a customer, recorded once per `dedupe_key` (one event, one kind): what
+    was sent or why not. Written by customers.notices.notice_send only."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="notices")
+    kind = models.CharField(max_length=32, choices=NoticeKind.choices)
+    dedupe_key = models.CharField(
+        max_length=200, unique=True, help_text="One mail per key (the event and the kind)."
+    )
+    recipients = models.JSONField(default=list, blank=True)
+    subject = models.CharField(max_length=300, blank=True)
+    template = models.CharField(max_length=100, help_text="templates/notices/<kind>.*")
+    related = models.CharField(
+        max_length=200, blank=True, help_text="What it is about: an invoice number, an event id."
+    )
+    attachments = models.JSONField(default=list, blank=True, help_text="File names attached.")
+    status = models.CharField(max_length=24, choices=NoticeStatus.choices)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["customer", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} to {self.customer.external_id} ({self.status})"

@@ -21,7 +21,10 @@ EDITABLE = {
     "tax_exempt",
     "metadata",
     "currency",
+    "payment_terms_days",
+    "invoice_delivery",
 }
+NULLABLE = {"payment_terms_days"}  # None stays None (the default terms), not ""
 TAX_ID_INPUTS = ("tax_id", "country", "address_country")
 
 
@@ -59,9 +62,13 @@ def customer_create(
     tax_exempt: str = "none",
     address: dict | None = None,
     metadata: dict | None = None,
+    payment_terms_days: int | None = None,
+    invoice_delivery: str = "email",
     at: datetime | None = None,
 ) -> Customer:
     customer = Customer(
+        payment_terms_days=payment_terms_days,
+        invoice_delivery=invoice_delivery or "email",
         external_id=external_id,
         name=name,
         email=email,
@@ -106,7 +113,7 @@ def customer_update(
             {sorted(unknown)[0]: ValidationError("This field cannot be changed.", code="read_only")}
         )
     for key, value in changes.items():
-        setattr(customer, key, value if value is not None else "")
+        setattr(customer, key, value if value is not None or key in NULLABLE else "")
     _apply_address(customer, address)
     customer.tax_id = (customer.tax_id or "").strip()
     _full_clean(customer)

@@ -7,6 +7,7 @@ from portal.views import account, billing
 urlpatterns = [
     path("", account.overview, name="overview"),
     path("terms/", account.terms, name="terms"),
+    path("emails/", account.emails, name="emails"),
     path("invoices/", billing.invoices, name="invoices"),
     path("invoices/<int:pk>/pdf/", billing.invoice_download, name="invoice_pdf"),
     path("invoices/<int:pk>/pay/", billing.invoice_pay, name="invoice_pay"),

@@ -17,6 +17,7 @@ from django.utils.html import format_html, format_html_join
 
 from api.errors import DomainError, error_text
 from billing.events.admin_mixins import ReadOnlyMixin
+from provisioning.admin_accounts import AccountSuspendMixin
 from provisioning.models import CustomerAccess, EntitlementOverride, ProvisionedEntitlement
 from provisioning.services.entitlements import entitlements_sync
 from provisioning.services.overrides import (
@@ -42,23 +43,24 @@ def _may_change(model_admin, request) -> bool:
 
 
 @admin.register(CustomerAccess)
-class CustomerAccessAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class CustomerAccessAdmin(AccountSuspendMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = [
         "customer",
         "status",
         "version",
         "activated_at",
         "suspended_at",
+        "suspend_reason",
         "deprovision_at",
         "deprovisioned_at",
         "updated_at",
     ]
-    list_filter = ["status"]
+    list_filter = ["status", "suspend_reason"]
     search_fields = ["customer__external_id", "customer__name", "customer__email"]
     list_select_related = ["customer"]
-    fields = [*list_display, "entitlements"]
+    fields = [*list_display, "suspend_comment", "entitlements"]
     readonly_fields = fields
-    actions = ["resync_entitlements"]
+    actions = ["resync_entitlements", "suspend_selected", "restore_selected"]
 
     @admin.display(description="Provisioned entitlements")
     def entitlements(self, access):

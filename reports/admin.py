@@ -22,6 +22,8 @@ from django.utils.html import format_html
 from billing.events.admin_mixins import ReadOnlyMixin
 from billing.events.services import actor_label
 from catalog.money import format_amount
+from customers.admin_exports import StaffExportMixin
+from reports.admin_exports import JournalEntryResource, JournalLineResource
 from reports.consumer import reports_events_consume_all
 from reports.ledger.closing import CloseError, month_close
 from reports.models import EventCursor, JournalEntry, JournalLine, LedgerAccount, MonthClose
@@ -58,7 +60,8 @@ class JournalLineInline(ReadOnlyMixin, admin.TabularInline):
 
 
 @admin.register(JournalEntry)
-class JournalEntryAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class JournalEntryAdmin(StaffExportMixin, ReadOnlyMixin, admin.ModelAdmin):
+    resource_classes = [JournalLineResource, JournalEntryResource]
     list_display = ["date", "kind", "source", "customer", "currency", "total_debit"]
     list_filter = ["kind", "currency", "date"]
     search_fields = ["source", "customer__external_id", "customer__name"]

@@ -108,10 +108,17 @@ def nice_step(span: float, ticks: int = 4) -> float:
 
 
 def value_chart(
-    months: list[str], series: list[Series], *, currency: str, totals: bool = False
+    months: list[str],
+    series: list[Series],
+    *,
+    currency: str,
+    totals: bool = False,
+    column_labels: list[tuple[str, str]] | None = None,
 ) -> ValueChart:
     """The geometry of bars per month. `totals`: write each month's sum above (positive)
-    and below (negative) its stack instead of each single value (for stacked series)."""
+    and below (negative) its stack instead of each single value (for stacked series).
+    `column_labels`: the two lines under each bar when the bars are not months ("YYYY-MM" gives
+    "Jan" over "2026"), e.g. the buckets of an ageing chart."""
     count = len(months)
     ups = [sum((s.values[i] for s in series if s.values[i] > 0), ZERO) for i in range(count)]
     downs = [sum((s.values[i] for s in series if s.values[i] < 0), ZERO) for i in range(count)]
@@ -167,7 +174,11 @@ def value_chart(
                 labels.append((round(zero_y - above - 4, 1), short_amount(value, currency)))
             else:
                 labels.append((round(zero_y + below + 12, 1), short_amount(value, currency)))
-        year, number = month.split("-")
+        if column_labels is not None:
+            name, year = column_labels[index]
+        else:
+            year, number = month.split("-")
+            name = MONTH_NAMES[int(number) - 1]
         columns.append(
             Column(
                 month=month,
@@ -176,7 +187,7 @@ def value_chart(
                 rects=rects,
                 title=f"{month}: " + ", ".join(parts) + f" {currency}",
                 labels=labels,
-                month_name=MONTH_NAMES[int(number) - 1],
+                month_name=name,
                 year=year,
             )
         )

@@ -6,23 +6,21 @@ currencies); every function runs a fixed number of queries whatever the number o
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import CharField, Count, Exists, OuterRef, Prefetch, Q, QuerySet, Sum
-from django.db.models.functions import Cast, TruncDate
+from django.db.models import CharField, Count, Prefetch, Q, QuerySet, Sum
+from django.db.models.functions import Cast
 
 from billing.invoicing.services.credits import customer_balances
 from billing.models import (
     BillingEvent,
-    BillRun,
     DunningCase,
     Invoice,
     InvoiceStatus,
     Payment,
-    PaymentStatus,
     Subscription,
     SubscriptionAddOn,
     SubscriptionStatus,
@@ -34,14 +32,10 @@ from customers.models import Customer
 from provisioning.models import (
     DriftAuditRun,
     DriftFinding,
-    FulfillmentStep,
     Order,
-    OrderStatus,
     StepStatus,
 )
 from provisioning.selectors import CustomerEntitlements, customer_entitlements_get
-from reports.metrics.models import MrrSegment
-from reports.metrics.selectors import mrr_at
 
 ZERO = Decimal(0)
 S = SubscriptionStatus
@@ -99,38 +93,7 @@ def mrr_by_currency(*, customer: Customer | None = None) -> dict[str, Decimal]:
     return {cur: round_money(total, cur) for cur, total in sorted(totals.items())}
 
 
-def mrr_arr_by_currency(*, at: datetime) -> dict[str, dict]:
-    """MRR and ARR at `at` per currency from the MRR history (reports.metrics: normalised to
-    a month, after recurring discounts, no tax, usage, one-time fees or trials), for the
-    currencies with a subscription counting then: {currency: {mrr, arr, subscriptions}}.
-    One query, then one per currency."""
-    currencies = (
-        MrrSegment.objects.filter(start__lte=at)
-        .filter(Q(end__isnull=True) | Q(end__gt=at))
-        .order_by()
-        .values_list("currency", flat=True)
-        .distinct()
-    )
-    return {code: mrr_at(at=at, currency=code) for code in sorted(set(currencies))}
-
-
-# The dashboard
-def day_start(at: datetime) -> datetime:
-    """Midnight UTC of the day of `at`."""
-    return datetime.combine(at.astimezone(UTC).date(), time(), tzinfo=UTC)
-
-
-def payments_failed_counts(*, at: datetime) -> dict[str, int]:
-    """Payments failed today (UTC) and in the last 7 days (today included). One query."""
-    today = day_start(at)
-    return Payment.objects.filter(
-        status=PaymentStatus.FAILED, failed_at__gte=today - timedelta(days=6), failed_at__lte=at
-    ).aggregate(
-        today=Count("pk", filter=Q(failed_at__gte=today)),
-        week=Count("pk"),
-    )
-
-
+# The dashboard (its date range figures: reports/dashboard.py)
 @dataclass(frozen=True)
 class CurrencyTotal:
     currency: str
@@ -156,26 +119,6 @@ def invoices_overdue(*, at: datetime, customer: Customer | None = None) -> list[
 
 
 @dataclass(frozen=True)
-class StuckOrders:
-    failed: int
-    waiting: int  # open orders with a step waiting for an operator (approval, prerequisite)
-
-
-def orders_stuck() -> StuckOrders:
-    """Orders needing an operator. One query."""
-    waiting = FulfillmentStep.objects.filter(order=OuterRef("pk"), status=StepStatus.WAITING)
-    counts = Order.objects.aggregate(
-        failed=Count("pk", filter=Q(status=OrderStatus.FAILED)),
-        waiting=Count(
-            "pk",
-            filter=Q(status__in=[OrderStatus.RECEIVED, OrderStatus.IN_PROGRESS])
-            & Q(Exists(waiting)),
-        ),
-    )
-    return StuckOrders(counts["failed"], counts["waiting"])
-
-
-@dataclass(frozen=True)
 class DriftSummary:
     run: DriftAuditRun | None
     open_findings: int = 0
@@ -196,85 +139,6 @@ def drift_latest() -> DriftSummary:
     )
     by_kind = [(r["kind"], r["n"]) for r in rows]
     return DriftSummary(run, sum(n for _, n in by_kind), by_kind)
-
-
-@dataclass(frozen=True)
-class BillRunsSummary:
-    latest: BillRun | None
-    troubled: list[BillRun]  # recent runs with failed customers, failed or abandoned
-
-
-def bill_runs_recent(*, at: datetime, days: int = 30, limit: int = 5) -> BillRunsSummary:
-    """The latest bill run and the recent ones that need a look. Two queries."""
-    latest = BillRun.objects.order_by("-pk").first()
-    troubled = BillRun.objects.filter(
-        Q(requested_at__gte=at - timedelta(days=days)) | Q(requested_at__isnull=True),
-        status__in=["completed_with_failures", "failed", "abandoned"],
-    ).order_by("-pk")[:limit]
-    return BillRunsSummary(latest, list(troubled))
-
-
-@dataclass(frozen=True)
-class DayCounts:
-    """Two counts of one day, for a stacked bar: the good news (`ok`) and the bad (`bad`)."""
-
-    day: date
-    ok: int
-    bad: int
-
-
-def every_day(found: dict[date, tuple[int, int]], first: date, days: int) -> list[DayCounts]:
-    return [
-        DayCounts(d, *found.get(d, (0, 0)))
-        for d in (first + timedelta(days=i) for i in range(days))
-    ]
-
-
-def payments_per_day(*, at: datetime, days: int = 30) -> list[DayCounts]:
-    """Payments created per UTC day over the last `days` days (today included), succeeded
-    (or since refunded) and failed; every day present, oldest first. One query."""
-    first = day_start(at) - timedelta(days=days - 1)
-    rows = (
-        Payment.objects.filter(created_at__gte=first, created_at__lte=at)
-        .annotate(day=TruncDate("created_at", tzinfo=UTC))
-        .order_by()
-        .values("day")
-        .annotate(
-            ok=Count(
-                "pk",
-                filter=Q(
-                    status__in=[
-                        PaymentStatus.SUCCEEDED,
-                        PaymentStatus.PARTIALLY_REFUNDED,
-                        PaymentStatus.REFUNDED,
-                    ]
-                ),
-            ),
-            bad=Count("pk", filter=Q(status=PaymentStatus.FAILED)),
-        )
-    )
-    return every_day({r["day"]: (r["ok"], r["bad"]) for r in rows}, first.date(), days)
-
-
-def subscription_moves_per_day(*, at: datetime, days: int = 30) -> list[DayCounts]:
-    """Subscriptions activated (`ok`) and canceled (`bad`) per UTC day over the last `days`
-    days, from the billing event log; every day present, oldest first. One query."""
-    first = day_start(at) - timedelta(days=days - 1)
-    rows = (
-        BillingEvent.objects.filter(
-            kind__in=["subscription.activated", "subscription.canceled"],
-            occurred_at__gte=first,
-            occurred_at__lte=at,
-        )
-        .annotate(day=TruncDate("occurred_at", tzinfo=UTC))
-        .order_by()
-        .values("day")
-        .annotate(
-            ok=Count("pk", filter=Q(kind="subscription.activated")),
-            bad=Count("pk", filter=Q(kind="subscription.canceled")),
-        )
-    )
-    return every_day({r["day"]: (r["ok"], r["bad"]) for r in rows}, first.date(), days)
 
 
 @dataclass(frozen=True)

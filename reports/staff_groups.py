@@ -9,7 +9,9 @@ from django.apps import apps as global_apps
 from django.db import DEFAULT_DB_ALIAS
 
 OUR_APPS = ("api", "catalog", "customers", "billing", "provisioning", "reports")
-VIEWABLE_APPS = (*OUR_APPS, "djstripe")
+# dj-stripe's models (Stripe's objects as mirrored) are not among them: superusers only, as in
+# the admin index (config/admin_site.py). Our own payment pages show what staff need of Stripe.
+VIEWABLE_APPS = OUR_APPS
 
 # (app_label, model) whose permissions no group gets: API keys (ours and the Stripe keys
 # dj-stripe keeps) are a superuser matter.

@@ -4,7 +4,7 @@ login and chrome."""
 from django.contrib import admin
 from django.urls import path
 
-from reports import revenue_views, views
+from reports import revenue_views, search, views
 
 app_name = "reports"
 urlpatterns = [
@@ -14,6 +14,7 @@ urlpatterns = [
         name="customer_360",
     ),
     path("tax/", admin.site.admin_view(views.tax_report_page), name="tax_report"),
+    path("search/", admin.site.admin_view(search.admin_search), name="search"),
     path("revenue/", admin.site.admin_view(revenue_views.revenue_page), name="revenue"),
     path(
         "revenue/export/<slug:report>/",

@@ -65,10 +65,13 @@ def test_change_edits_only_the_name(admin_client, api_key):
 
 def test_revoke_action(admin_client, api_key):
     other, _ = api_key_create(name="other", scopes=["read"])
-    response = admin_client.post(
-        reverse("admin:api_apikey_changelist"),
-        {"action": "revoke_selected", "_selected_action": [api_key.pk]},
-    )
+    selected = {"action": "revoke_selected", "_selected_action": [api_key.pk]}
+    url = reverse("admin:api_apikey_changelist")
+    page = admin_client.post(url, selected)  # the confirmation page first: nothing revoked
+    assert page.status_code == 200
+    assert "Requests signed with these keys are refused at once" in page.content.decode()
+    assert ApiKey.objects.get(pk=api_key.pk).revoked_at is None
+    response = admin_client.post(url, {**selected, "confirmed": "yes"})
     assert response.status_code == 302
     assert ApiKey.objects.get(pk=api_key.pk).revoked_at is not None
     assert ApiKey.objects.get(pk=other.pk).revoked_at is None

@@ -1,5 +1,7 @@
 """Reading invoicing: the invoice a subscription's next bill run would make."""
 
+from datetime import datetime
+
 from django.utils import timezone
 
 from billing.invoicing.models.invoices import Invoice, InvoiceLine
@@ -9,6 +11,7 @@ from billing.invoicing.services.taxes import InvoiceTaxer, tax_point
 from billing.invoicing.services.usage_lines import aggregate_lines, usage_due
 from billing.subscriptions.models.subscriptions import Subscription, SubscriptionStatus
 from billing.usage.pricing import plan_charges
+from customers.models import Customer
 
 S = SubscriptionStatus
 
@@ -35,6 +38,19 @@ def subscription_upcoming_invoice(*, sub: Subscription) -> Invoice:
     invoice.period_end = max((ln.period_end for ln in lines), default=None)
     at = as_of or timezone.now()
     InvoiceTaxer().tax(invoice=invoice, lines=lines, on=tax_point(sub.customer, at))
+    invoice_totals(invoice, lines)
+    invoice.preview_lines = lines
+    return invoice
+
+
+def invoice_preview(
+    *, customer: Customer, currency: str, lines: list[InvoiceLine], at: datetime
+) -> Invoice:
+    """The unsaved invoice `lines` (unsaved too, e.g. a change's proration preview) would make
+    on their own, taxed at `at`'s tax point: subtotal, tax and total, lines taxed in place.
+    Discounts and the customer's other pending lines are left out."""
+    invoice = Invoice(customer=customer, currency=currency)
+    InvoiceTaxer().tax(invoice=invoice, lines=lines, on=tax_point(customer, at))
     invoice_totals(invoice, lines)
     invoice.preview_lines = lines
     return invoice

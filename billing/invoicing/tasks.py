@@ -10,6 +10,7 @@ from billing.invoicing.services.bill_runs import (
     drafts_finalize_due,
 )
 from billing.invoicing.services.documents import invoice_email_send, invoice_receipt_send
+from billing.invoicing.services.one_off import invoices_scheduled_issue
 
 
 def bill_run_scheduled() -> int:
@@ -31,6 +32,11 @@ def bill_runs_abandon_stale_scheduled() -> int:
 
 def drafts_finalize_scheduled() -> int:
     return drafts_finalize_due(at=timezone.now())
+
+
+def invoices_scheduled_issue_scheduled() -> int:
+    """Every 10 minutes: finalize the one-off invoices whose issue date has come."""
+    return len(invoices_scheduled_issue(at=timezone.now()).issued)
 
 
 def invoice_email_send_task(invoice_id: int) -> None:

@@ -5,12 +5,15 @@ from django.contrib import admin, messages
 from django.utils import timezone
 
 from billing.events.admin_mixins import ReadOnlyMixin
+from billing.usage.admin_exports import UsageAggregateResource
 from billing.usage.alerts import usage_alert_create, usage_alert_deactivate
 from billing.usage.models import UsageAggregate, UsageAlert, UsageEvent
+from customers.admin_exports import StaffExportMixin
 
 
 @admin.register(UsageAggregate)
-class UsageAggregateAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class UsageAggregateAdmin(StaffExportMixin, ReadOnlyMixin, admin.ModelAdmin):
+    resource_classes = [UsageAggregateResource]
     list_display = [
         "subscription",
         "metric",

@@ -3,7 +3,7 @@ from rest_framework import serializers
 from api.serializers import StrictSerializer
 from catalog.api.serializers import code_field, currency_field, text
 from catalog.validators import validate_country, validate_timezone
-from customers.models import Customer, TaxExempt
+from customers.models import Customer, InvoiceDelivery, TaxExempt
 
 
 def country_field(**kwargs) -> serializers.CharField:
@@ -29,6 +29,28 @@ def tax_exempt_field(**kwargs) -> serializers.ChoiceField:
     return serializers.ChoiceField(choices=TaxExempt.choices, help_text=TAX_EXEMPT_HELP, **kwargs)
 
 
+PAYMENT_TERMS_HELP = (
+    "Invoices are due this many days after they are issued (0: on receipt); null: the "
+    "platform's default terms."
+)
+INVOICE_DELIVERY_HELP = (
+    "email: each invoice is mailed with its PDF when issued (and shown in the portal); "
+    "portal: no invoice mail, the customer finds its invoices in the portal."
+)
+
+
+def payment_terms_field(**kwargs) -> serializers.IntegerField:
+    return serializers.IntegerField(
+        min_value=0, max_value=3650, allow_null=True, help_text=PAYMENT_TERMS_HELP, **kwargs
+    )
+
+
+def invoice_delivery_field(**kwargs) -> serializers.ChoiceField:
+    return serializers.ChoiceField(
+        choices=InvoiceDelivery.choices, help_text=INVOICE_DELIVERY_HELP, **kwargs
+    )
+
+
 class CustomerOutputSerializer(serializers.ModelSerializer):
     address = serializers.SerializerMethodField()
     archived = serializers.BooleanField(source="is_archived", read_only=True)
@@ -48,6 +70,8 @@ class CustomerOutputSerializer(serializers.ModelSerializer):
             "tax_id_checked_at",
             "tax_exempt",
             "address",
+            "payment_terms_days",
+            "invoice_delivery",
             "metadata",
             "archived",
             "archived_at",
@@ -63,6 +87,8 @@ class CustomerOutputSerializer(serializers.ModelSerializer):
             },
             "tax_id_checked_at": {"help_text": "When `tax_id` was last checked; null: never."},
             "tax_exempt": {"help_text": TAX_EXEMPT_HELP},
+            "payment_terms_days": {"help_text": PAYMENT_TERMS_HELP},
+            "invoice_delivery": {"help_text": INVOICE_DELIVERY_HELP},
         }
 
     def get_address(self, customer: Customer) -> AddressSerializer:
@@ -96,6 +122,8 @@ class CustomerCreateInputSerializer(StrictSerializer):
     )
     tax_exempt = tax_exempt_field(required=False)
     address = AddressSerializer(required=False)
+    payment_terms_days = payment_terms_field(required=False, default=None)
+    invoice_delivery = invoice_delivery_field(required=False, default=InvoiceDelivery.EMAIL)
     metadata = serializers.DictField(required=False, default=dict)
 
 
@@ -113,4 +141,6 @@ class CustomerUpdateInputSerializer(StrictSerializer):
     )
     tax_exempt = tax_exempt_field(required=False)
     address = AddressSerializer(required=False)
+    payment_terms_days = payment_terms_field(required=False)
+    invoice_delivery = invoice_delivery_field(required=False)
     metadata = serializers.DictField(required=False)

@@ -206,31 +206,80 @@ def test_set_the_default(acme):
     assert not first.is_default
 
 
-def test_remove_a_method(acme):
+def test_remove_a_method_after_confirming(acme):
     method = card(acme.customer, at=timezone.now())
     url = reverse("portal:payment_method_remove", args=[method.pk])
-    response = acme.client(R.BILLING).post(url, follow=True)
+    client = acme.client(R.BILLING)
+    page = client.get(reverse("portal:payment_methods")).content.decode()
+    assert f'href="{url}">Remove' in page  # a link to the confirmation page
+    response = client.get(url)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert f"Remove {method.label}?" in page
+    assert "it will not be charged again" in page
+    assert "It is your default payment method" in page
+    assert "until you add a card and make it the default" in page
+    assert 'name="confirm" value="yes"' in page
+    method.refresh_from_db()
+    assert method.status == PaymentMethodStatus.ACTIVE  # looking changes nothing
+
+    response = client.post(url, {"confirm": "yes"}, follow=True)
     assert "removed" in response.content.decode()
     method.refresh_from_db()
     assert method.status == PaymentMethodStatus.DETACHED
-    assert acme.client(R.BILLING).post(url).status_code == 404  # already gone
+    assert client.post(url, {"confirm": "yes"}).status_code == 404  # already gone
+    assert client.get(url).status_code == 404
+
+
+def test_a_remove_without_the_confirmation_goes_to_it(acme):
+    method = card(acme.customer, at=timezone.now())
+    url = reverse("portal:payment_method_remove", args=[method.pk])
+    response = acme.client(R.BILLING).post(url)
+    assert response.status_code == 303
+    assert response["Location"] == url
+    method.refresh_from_db()
+    assert method.status == PaymentMethodStatus.ACTIVE
+
+
+def test_removing_the_default_names_the_other_method(acme):
+    now = timezone.now()
+    first = card(acme.customer, token="tok_visa", at=now)  # noqa: S106
+    second = card(acme.customer, token="tok_mastercard", default=False, at=now)  # noqa: S106
+    page = (
+        acme.client(R.BILLING)
+        .get(reverse("portal:payment_method_remove", args=[first.pk]))
+        .content.decode()
+    )
+    assert f"until you make another method the default ({second.label} is on file)" in page
+    page = (
+        acme.client(R.BILLING)
+        .get(reverse("portal:payment_method_remove", args=[second.pk]))
+        .content.decode()
+    )
+    assert "It is your default payment method" not in page
 
 
 def test_default_and_remove_of_another_customers_method_are_404(acme, globex):
     theirs = card(globex.customer, at=timezone.now())
     client = acme.client(R.BILLING)
     for name in ("payment_method_default", "payment_method_remove"):
-        assert client.post(reverse(f"portal:{name}", args=[theirs.pk])).status_code == 404
+        url = reverse(f"portal:{name}", args=[theirs.pk])
+        assert client.post(url, {"confirm": "yes"}).status_code == 404
     theirs.refresh_from_db()
     assert theirs.status == PaymentMethodStatus.ACTIVE
 
 
-def test_default_and_remove_need_manage_billing_and_post(acme):
+def test_default_and_remove_need_manage_billing(acme):
     method = card(acme.customer, at=timezone.now())
     for name in ("payment_method_default", "payment_method_remove"):
         url = reverse(f"portal:{name}", args=[method.pk])
-        assert acme.client(R.VIEWER).post(url).status_code == 403
-        assert acme.client(R.BILLING).get(url).status_code == 405
+        assert acme.client(R.VIEWER).post(url, {"confirm": "yes"}).status_code == 403
+    remove = reverse("portal:payment_method_remove", args=[method.pk])
+    assert acme.client(R.VIEWER).get(remove).status_code == 403
+    default = reverse("portal:payment_method_default", args=[method.pk])
+    assert acme.client(R.BILLING).get(default).status_code == 405
+    method.refresh_from_db()
+    assert method.status == PaymentMethodStatus.ACTIVE
 
 
 # Stripe Elements (rendered only: a fake adapter stands in for the network)

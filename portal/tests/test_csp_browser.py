@@ -193,8 +193,8 @@ def test_the_admin_dashboard_and_api_docs_under_the_policy(page, violations, acm
     page.get_by_label("Password").fill("pw-root-9")
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url("**/admin/")
-    page.locator("#payments-chart").wait_for()  # the reports dashboard on the index
-    assert page.locator(".dashboard-cards").evaluate("e => getComputedStyle(e).display") == "flex"
+    page.locator("#dashboard-ageing svg").wait_for()  # the reports dashboard on the index
+    assert page.locator(".dashboard-cards").evaluate("e => getComputedStyle(e).display") == "grid"
 
     visit(page, "/admin/billing/invoice/", "#changelist")
     page.locator(f'input[name="_selected_action"][value="{invoice.pk}"]').check()

@@ -95,7 +95,9 @@ def test_another_customers_object_is_404_and_unchanged(acme, globex_objects, nam
     client = acme.client(CustomerRole.OWNER)
     answers = {
         "GET": client.get(url).status_code,
-        "POST": client.post(url, {"role": "viewer", "reason": "other", "when": "now"}).status_code,
+        "POST": client.post(
+            url, {"role": "viewer", "reason": "other", "when": "now", "confirm": "yes"}
+        ).status_code,
     }
     assert set(answers.values()) <= {404, 405}, answers
     assert 404 in answers.values(), answers

@@ -15,6 +15,7 @@ from provisioning.services.keys import service_key_authenticate, service_key_cre
 R = CustomerRole
 KEYS = reverse("portal:api_keys")
 CREATE = reverse("portal:api_key_create")
+CONFIRM = {"confirm": "yes"}
 
 
 def rotate_url(key):
@@ -125,7 +126,7 @@ def test_rotate_refuses_bad_input_and_a_revoked_key(acme):
     before = keys_state(acme)
     assert client.post(rotate_url(key), {"overlap_hours": "9999"}).status_code == 400
     assert keys_state(acme) == before
-    client.post(revoke_url(key))
+    client.post(revoke_url(key), CONFIRM)
     before = keys_state(acme)
     response = client.post(rotate_url(key), {"overlap_hours": "24"})
     assert response.status_code == 400
@@ -133,13 +134,47 @@ def test_rotate_refuses_bad_input_and_a_revoked_key(acme):
     assert keys_state(acme) == before
 
 
-def test_revoke(acme):
+def test_revoke_asks_for_a_confirmation_first(acme):
     key, raw = key_for(acme, "Old bot")
-    response = acme.client().post(revoke_url(key), follow=True)
+    client = acme.client()
+    page = client.get(KEYS).content.decode()
+    assert f'href="{revoke_url(key)}">Revoke' in page  # a link to the confirmation page
+    response = client.get(revoke_url(key))
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Revoke the API key “Old bot”?" in page
+    assert f"The key “Old bot” ({key.prefix}…) stops working at once" in page
+    assert "Last used: never." in page
+    assert "This cannot be undone" in page
+    assert 'name="confirm" value="yes"' in page
+    assert keys_state(acme)[0][2] is None  # nothing revoked by looking
+
+    response = client.post(revoke_url(key), CONFIRM, follow=True)
     page = response.content.decode()
     assert "is revoked" in page
     assert "Revoked " in page
     assert service_key_authenticate(raw, at=timezone.now()) is None
+    response = client.get(revoke_url(key), follow=True)  # again: nothing to confirm
+    assert "is already revoked" in response.content.decode()
+
+
+def test_a_revoke_without_the_confirmation_goes_to_it(acme):
+    key, raw = key_for(acme, "Old bot")
+    before = keys_state(acme)
+    response = acme.client().post(revoke_url(key))
+    assert response.status_code == 303
+    assert response["Location"] == revoke_url(key)
+    assert keys_state(acme) == before
+    assert service_key_authenticate(raw, at=timezone.now()) is not None
+
+
+def test_the_confirmation_of_a_replaced_key_says_until_when_it_works(acme):
+    key, _ = key_for(acme, "Old bot")
+    client = acme.client()
+    client.post(rotate_url(key), {"overlap_hours": "24"})
+    key.refresh_from_db()
+    page = client.get(revoke_url(key)).content.decode()
+    assert f"would have kept working until {key.expires_at:%Y-%m-%d %H:%M} UTC" in page
 
 
 @pytest.mark.parametrize("role", [R.BILLING, R.MEMBER, R.VIEWER])
@@ -149,7 +184,8 @@ def test_key_changes_need_manage_api_keys(acme, role):
     before = keys_state(acme)
     assert client.post(CREATE, {"name": "x", "scopes": ["read"]}).status_code == 403
     assert client.post(rotate_url(key), {"overlap_hours": "24"}).status_code == 403
-    assert client.post(revoke_url(key)).status_code == 403
+    assert client.post(revoke_url(key), CONFIRM).status_code == 403
+    assert client.get(revoke_url(key)).status_code == 403
     assert keys_state(acme) == before
 
 
@@ -157,7 +193,8 @@ def test_another_customers_key_is_404(acme, globex):
     key, raw = key_for(globex)
     client = acme.client()
     assert client.post(rotate_url(key), {"overlap_hours": "24"}).status_code == 404
-    assert client.post(revoke_url(key)).status_code == 404
+    assert client.post(revoke_url(key), CONFIRM).status_code == 404
+    assert client.get(revoke_url(key)).status_code == 404
     assert service_key_authenticate(raw, at=timezone.now()) is not None
 
 
@@ -165,4 +202,4 @@ def test_get_on_a_post_url_is_405(acme):
     key, _ = key_for(acme)
     client = acme.client()
     assert client.get(CREATE).status_code == 405
-    assert client.get(revoke_url(key)).status_code == 405
+    assert client.get(rotate_url(key)).status_code == 405

@@ -105,7 +105,8 @@ def test_anonymous_goes_to_login_and_get_on_a_post_url_is_405(acme, client):
     assert response.status_code == 302
     assert "/portal/login/" in response["Location"]
     owner = acme.client()
-    assert owner.get(url("subscription_cancel", acme.subscription)).status_code == 405
+    assert owner.get(url("subscription_pause", acme.subscription)).status_code == 405
+    assert owner.get(url("subscription_cancel", acme.subscription)).status_code == 200
 
 
 # Change: preview, then confirm
@@ -348,18 +349,63 @@ def test_cancel_at_period_end_with_a_reason_and_comment(acme):
     assert "Cancel subscription" not in page  # already scheduled
 
 
-def test_cancel_immediately(acme):
+def test_cancel_now_asks_for_a_confirmation_first(acme):
     sub = acme.subscription
     client = acme.client()
+    before = state(sub)
     response = client.post(
-        url("subscription_cancel", sub), {"when": "immediately", "reason": "unused"}
+        url("subscription_cancel", sub),
+        {"when": "immediately", "reason": "unused", "comment": "Moving on"},
+    )
+    assert response.status_code == 303
+    assert response["Location"] == (
+        url("subscription_cancel", sub) + "?reason=unused&comment=Moving+on"
+    )
+    assert state(sub) == before
+    page = client.get(response["Location"]).content.decode()
+    assert f"Cancel {sub.plan.name} now?" in page
+    assert "The subscription ends now and the service stops today" in page
+    assert f"Unused time up to {sub.current_period_end:%-d %b %Y} is credited" in page
+    assert "This cannot be undone" in page
+    assert '<option value="unused" selected>' in page  # the reason chosen, still editable
+    assert "Moving on</textarea>" in page
+    assert 'name="confirm" value="yes"' in page
+    assert state(sub) == before
+
+    response = client.post(
+        url("subscription_cancel", sub),
+        {"when": "immediately", "reason": "unused", "comment": "Moving on", "confirm": "yes"},
     )
     assert response.status_code == 302
     sub.refresh_from_db()
+    assert sub.cancel_comment == "Moving on"
     assert (sub.status, sub.churn, sub.cancel_reason) == ("canceled", "voluntary", "unused")
     page = client.get(response["Location"]).content.decode()
     assert "Your subscription is canceled." in page
     assert f"Canceled on {sub.ended_at:%-d %b %Y}" in page
+
+
+def test_the_cancel_now_page_without_a_reason_asks_for_one(acme):
+    sub = acme.subscription
+    client = acme.client()
+    page = client.get(url("subscription_cancel", sub)).content.decode()
+    assert "Choose a reason…" in page
+    assert 'class="errorlist' not in page
+    before = state(sub)
+    response = client.post(
+        url("subscription_cancel", sub), {"when": "immediately", "reason": "", "confirm": "yes"}
+    )
+    assert response.status_code == 400
+    assert "Cancel now" in response.content.decode()  # the confirmation page, with the error
+    assert 'class="errorlist' in response.content.decode()
+    assert state(sub) == before
+
+
+def test_the_cancel_now_page_of_a_canceled_subscription_sends_back(acme):
+    sub = acme.subscription
+    subscription_cancel(subscription=sub, at=timezone.now(), when="immediately")
+    response = acme.client().get(url("subscription_cancel", sub), follow=True)
+    assert "This subscription cannot be canceled." in response.content.decode()
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 Each view makes one service call (or one selector read) and turns domain errors into a
 message. Every object is looked up through `request.portal.customer`: another customer's id
 is a 404. Viewing documents needs VIEW; payment methods and payments need MANAGE_BILLING.
+Removing a payment method has a confirmation page (portal/confirm.py).
 """
 
 import secrets
@@ -48,6 +49,7 @@ from billing.payments.services.payments import payment_collect
 from billing.payments.services.setup import payment_method_setup_start, stripe_elements_config
 from billing.tax.services import seller_details
 from portal.access import owned_or_404, portal_view
+from portal.confirm import confirm_page, confirmed, to_confirmation
 from portal.forms_billing import PayForm, SandboxCardForm, StripeMethodForm
 from portal.selectors_account import (
     customer_credit_notes,
@@ -237,12 +239,45 @@ def payment_method_default(request, pk: int):
     return redirect("portal:payment_methods")
 
 
-@require_POST
+def remove_consequences(method: PaymentMethod) -> list[str]:
+    """What removing `method` does, in the customer's words. One query (for a default)."""
+    sentences = [f"{method.label} is removed from your account: it will not be charged again."]
+    if method.is_default:
+        others = _active_methods(method.customer_id).exclude(pk=method.pk).order_by("-created_at")
+        other = others.first()
+        sentences.append(
+            "It is your default payment method: invoices are not charged automatically "
+            + (
+                f"until you make another method the default ({other.label} is on file)."
+                if other
+                else "until you add a card and make it the default."
+            )
+        )
+    sentences.append("To use it again you will have to add it again.")
+    return sentences
+
+
+@require_http_methods(["GET", "POST"])
 @portal_view(Permission.MANAGE_BILLING)
 def payment_method_remove(request, pk: int):
+    """GET: what removing the method does, and Confirm. POST with the confirmation: remove
+    it; without: back to the confirmation page."""
     method = owned_or_404(
         PaymentMethod.objects.filter(status=PaymentMethodStatus.ACTIVE), request.portal, pk=pk
     )
+    url = reverse("portal:payment_method_remove", args=[method.pk])
+    if not confirmed(request):
+        if request.method == "POST":
+            return to_confirmation(url)
+        return confirm_page(
+            request,
+            title=f"Remove {method.label}?",
+            consequences=remove_consequences(method),
+            action=url,
+            confirm_label="Remove it",
+            back_url=reverse("portal:payment_methods"),
+            back_label="Keep it",
+        )
     payment_method_detach(method=method, at=timezone.now(), actor=request.user)
     messages.success(request, f"{method.label} removed.")
     return redirect("portal:payment_methods")

@@ -2,7 +2,8 @@
 provisioning.
 
 Permissions (provisioning/roles.py): the list needs `VIEW` (it never shows a secret, only
-each key's prefix); create, rotate, revoke and reveal need `MANAGE_API_KEYS`.
+each key's prefix); create, rotate, revoke and reveal need `MANAGE_API_KEYS`. Revoking has a
+confirmation page (portal/confirm.py): the list links to it.
 
 The raw key exists only in the response to create, rotate or reveal: the page is rendered
 directly from that POST (no redirect, `Cache-Control: no-store`), so the secret is never
@@ -16,12 +17,14 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from api.errors import DomainError, error_text
 from portal.access import owned_or_404, portal_view
+from portal.confirm import confirm_page, confirmed, to_confirmation
 from portal.forms_manage import ServiceKeyCreateForm, ServiceKeyRotateForm, service_error_add
 from provisioning.models import ServiceKey
 from provisioning.roles import Permission
@@ -113,12 +116,50 @@ def key_rotate(request: HttpRequest, pk: int) -> HttpResponse:
     return _page(request, secret=raw, issued=new, replaced=key)
 
 
-@require_POST
+def _key_label(key: ServiceKey) -> str:
+    return f"“{key.name}”" if key.unrevealed else f"“{key.name}” ({key.prefix}…)"
+
+
+def revoke_consequences(key: ServiceKey, now) -> list[str]:
+    """What revoking `key` does, in the customer's words."""
+    sentences = [
+        f"The key {_key_label(key)} stops working at once: every request made with it is refused.",
+    ]
+    if key.expires_at and key.expires_at > now:
+        sentences.append(
+            f"It was replaced and would have kept working until "
+            f"{key.expires_at:%Y-%m-%d %H:%M} UTC; revoking ends that now."
+        )
+    used = f"{key.last_used_at:%Y-%m-%d %H:%M} UTC" if key.last_used_at else "never"
+    sentences.append(f"Last used: {used}. Systems still using it must switch to another key first.")
+    sentences.append("This cannot be undone: a revoked key never works again.")
+    return sentences
+
+
+@require_http_methods(["GET", "POST"])
 @portal_view(Permission.MANAGE_API_KEYS)
 def key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    """GET: what revoking the key does, and Confirm. POST with the confirmation: revoke it;
+    without: back to the confirmation page."""
     key = owned_or_404(ServiceKey.objects, request.portal, pk=pk)
+    if key.revoked_at is not None:
+        messages.info(request, f"The key {_key_label(key)} is already revoked.")
+        return redirect("portal:api_keys")
+    url = reverse("portal:api_key_revoke", args=[key.pk])
+    if not confirmed(request):
+        if request.method == "POST":
+            return to_confirmation(url)
+        return confirm_page(
+            request,
+            title=f"Revoke the API key “{key.name}”?",
+            consequences=revoke_consequences(key, timezone.now()),
+            action=url,
+            confirm_label="Revoke the key",
+            back_url=reverse("portal:api_keys"),
+            back_label="Keep it",
+        )
     key = service_key_revoke(key=key, at=timezone.now(), actor=request.user)
-    messages.success(request, f"The key “{key.name}” ({key.prefix}…) is revoked.")
+    messages.success(request, f"The key {_key_label(key)} is revoked.")
     return redirect("portal:api_keys")
 
 

@@ -1,5 +1,5 @@
 """The customer's subscriptions: change plan, quantity or add-ons with an exact proration
-preview, cancel with a reason, pause and resume.
+preview, cancel with a reason (cancelling now has a confirmation page), pause and resume.
 
 Permissions (provisioning/roles.py):
 - seeing the list and a subscription: `VIEW`;
@@ -17,12 +17,15 @@ was seen. Pause is offered when the plan is pausable and the subscription active
 when it is paused; the service's refusal is shown otherwise.
 """
 
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_fsm import TransitionNotAllowed
 
 from api.errors import DomainError
@@ -37,6 +40,7 @@ from billing.subscriptions.services import (
     subscription_resume,
 )
 from portal.access import owned_or_404, portal_view
+from portal.confirm import CONFIRM_FIELD, CONFIRM_VALUE, confirmed, to_confirmation
 from portal.forms_manage import (
     ChangePreview,
     SubscriptionCancelForm,
@@ -186,14 +190,74 @@ def subscription_change_confirm(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("portal:subscription", pk=sub.pk)
 
 
-@require_POST
+def cancel_now_consequences(sub: Subscription) -> list[str]:
+    """What cancelling `sub` now does, in the customer's words."""
+    if sub.status == S.TRIALING:
+        return [
+            "Your trial ends today and the service stops now for your whole team.",
+            "You won't be charged.",
+            "This cannot be undone: to use the service again you will need a new subscription.",
+        ]
+    sentences = ["The subscription ends now and the service stops today for your whole team."]
+    if sub.status in (S.ACTIVE, S.PAST_DUE, S.SUSPENDED) and sub.current_period_end:
+        end = local_day(sub.current_period_end, sub.customer)
+        sentences.append(
+            f"Unused time up to {end} is credited, and any days used but not billed yet are "
+            "charged, on your next invoice."
+        )
+    sentences.append(
+        "Add-ons and usage end with it. Invoices already issued stay due."
+        if sub.status != S.PENDING
+        else "Nothing has been billed for it."
+    )
+    sentences.append(
+        "This cannot be undone: to use the service again you will need a new subscription."
+    )
+    return sentences
+
+
+def _cancel_confirmation(
+    request: HttpRequest, sub: Subscription, form: SubscriptionCancelForm, status: int = 200
+) -> HttpResponse:
+    """The confirmation page of "cancel now": what happens, the reason and comment (which
+    may still be changed), and Confirm."""
+    context = {
+        "title": f"Cancel {sub.plan.name} now?",
+        "sub": sub,
+        "form": form,
+        "consequences": cancel_now_consequences(sub),
+        "confirm_field": CONFIRM_FIELD,
+        "confirm_value": CONFIRM_VALUE,
+    }
+    return render(request, "portal/subscriptions/cancel_confirm.html", context, status=status)
+
+
+@require_http_methods(["GET", "POST"])
 @portal_view(Permission.MANAGE_ACCOUNT)
 def subscription_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Cancel at the period end (it can be undone: "Keep my subscription"), or now, which
+    has a confirmation step: GET (`?when=immediately&reason=…`) shows what cancelling now
+    does; a POST of "now" without the confirmation is sent there (303)."""
     sub = _subscription(request, pk)
+    if request.method == "GET":
+        if sub.status not in CANCELABLE:
+            messages.error(request, "This subscription cannot be canceled.")
+            return redirect("portal:subscription", pk=sub.pk)
+        form = SubscriptionCancelForm(subscription=sub)
+        if "reason" in request.GET:  # from the subscription's page: what was chosen there
+            data = {"reason": request.GET["reason"], "comment": request.GET.get("comment", "")}
+            form = SubscriptionCancelForm({**data, "when": "immediately"}, subscription=sub)
+            form.is_valid()  # a bad reason shows its error on the page
+        return _cancel_confirmation(request, sub, form)
     form = SubscriptionCancelForm(request.POST, subscription=sub)
     if not form.is_valid():
+        if request.POST.get("when") == "immediately" and confirmed(request):
+            return _cancel_confirmation(request, sub, form, status=400)
         return _detail(request, sub, cancel_form=form, status=400)
     data = form.cleaned_data
+    if data["when"] == "immediately" and not confirmed(request) and sub.status in CANCELABLE:
+        query = urlencode({"reason": data["reason"], "comment": data["comment"]})
+        return to_confirmation(f"{reverse('portal:subscription_cancel', args=[sub.pk])}?{query}")
     try:
         sub = subscription_cancel(
             subscription=sub,

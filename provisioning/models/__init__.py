@@ -5,6 +5,7 @@ from provisioning.models.access import (
     OverrideKind,
     ProvisionedEntitlement,
     SeatAssignment,
+    SuspendReason,
 )
 from provisioning.models.audit import DriftAuditRun, DriftFinding, DriftKind
 from provisioning.models.keys import ServiceKey
@@ -43,6 +44,7 @@ __all__ = [
     "SeatAssignment",
     "ServiceKey",
     "StepStatus",
+    "SuspendReason",
     "Workflow",
     "WebhookDelivery",
     "WebhookEndpoint",

@@ -15,6 +15,15 @@ class AccessStatus(models.TextChoices):
     DEPROVISIONED = "deprovisioned", "Deprovisioned"
 
 
+class SuspendReason(models.TextChoices):
+    """Why staff suspended an account (blank: suspended by billing, e.g. a held subscription)."""
+
+    POLICY_VIOLATION = "policy_violation", "Policy violation"
+    NON_PAYMENT = "non_payment", "Non-payment"
+    FRAUD = "fraud", "Fraud"
+    OTHER = "other", "Other"
+
+
 class CustomerAccess(models.Model):
     """The customer's account on the business's service, as provisioning made it. `version`
     moves on every change, so cached access checks know they are stale."""
@@ -26,6 +35,13 @@ class CustomerAccess(models.Model):
     version = models.PositiveBigIntegerField(default=1)
     activated_at = models.DateTimeField(null=True, blank=True)
     suspended_at = models.DateTimeField(null=True, blank=True)
+    suspend_reason = models.CharField(
+        max_length=20,
+        choices=SuspendReason.choices,
+        blank=True,
+        help_text="Why it is suspended (blank: by billing, e.g. a subscription on hold).",
+    )
+    suspend_comment = models.TextField(blank=True, max_length=2000)
     deprovision_at = models.DateTimeField(
         null=True, blank=True, help_text="When access ends (the grace period after a cancel)."
     )

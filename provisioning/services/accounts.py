@@ -1,7 +1,12 @@
 """The customer's account on the business's service: activate, suspend, restore and
 deprovision. Each service locks the customer's CustomerAccess row (made first when missing),
 changes it only when something changes, and then moves `version` on (the access check's
-cache key). Nothing here writes billing tables.
+cache key).
+
+A suspension or a restore that changes the status records a billing event
+(`account.suspended` / `account.restored`, payload `{reason, comment}`) in the same
+transaction — the one billing table written here, so the customer notices (and webhooks)
+follow it. Provisioning's own consumer has no order for these kinds and skips them.
 
 Suspension does not touch API keys: `service_key_authenticate` refuses every key of a
 customer whose access is not active, so the same keys work again after a restore.
@@ -10,13 +15,21 @@ customer whose access is not active, so the same keys work again after a restore
 from datetime import datetime
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
 
 from api.errors import StateError
+from billing.events.services import billing_event_record
 from customers.models import Customer, CustomerRole, CustomerUser
 from customers.services import customer_user_add
-from provisioning.models import AccessStatus, CustomerAccess, SeatAssignment, ServiceKey
+from provisioning.models import (
+    AccessStatus,
+    CustomerAccess,
+    SeatAssignment,
+    ServiceKey,
+    SuspendReason,
+)
 
 Actor = Any
 
@@ -58,7 +71,8 @@ def account_owner_ensure(*, customer: Customer) -> CustomerUser:
 @transaction.atomic
 def account_activate(*, customer: Customer, at: datetime, actor: Actor = None) -> CustomerAccess:
     """Access active (from any state: first activation, after a restore-worthy payment, or a
-    customer coming back after deprovisioning) and an owner user exists. Idempotent."""
+    customer coming back after deprovisioning) and an owner user exists. Idempotent. From
+    suspended it is a restore: `account.restored` is recorded."""
     access = access_lock(customer=customer)
     account_owner_ensure(customer=customer)
     if access.status == AccessStatus.ACTIVE and access.deprovision_at is None:
@@ -66,31 +80,76 @@ def account_activate(*, customer: Customer, at: datetime, actor: Actor = None) -
     if access.status in (AccessStatus.NONE, AccessStatus.DEPROVISIONED):
         access.activated_at = at
         access.deprovisioned_at = None
+    was_suspended, lifted = access.status == AccessStatus.SUSPENDED, access.suspend_reason
     access.status = AccessStatus.ACTIVE
     access.suspended_at = None
     access.deprovision_at = None
-    return _save(
-        access, ["status", "activated_at", "suspended_at", "deprovision_at", "deprovisioned_at"]
+    access.suspend_reason, access.suspend_comment = "", ""
+    access = _save(
+        access,
+        [
+            "status",
+            "activated_at",
+            "suspended_at",
+            "deprovision_at",
+            "deprovisioned_at",
+            "suspend_reason",
+            "suspend_comment",
+        ],
+    )
+    if was_suspended:
+        _account_event("account.restored", access, at=at, actor=actor, reason=lifted, comment="")
+    return access
+
+
+def _account_event(
+    kind: str, access: CustomerAccess, *, at: datetime, actor: Actor, reason: str, comment: str
+) -> None:
+    billing_event_record(
+        kind=kind,
+        subject=access,
+        at=at,
+        actor=actor,
+        customer=access.customer,
+        payload={"reason": reason, "comment": comment},
     )
 
 
 @transaction.atomic
-def account_suspend(*, customer: Customer, at: datetime, actor: Actor = None) -> CustomerAccess:
+def account_suspend(
+    *,
+    customer: Customer,
+    at: datetime,
+    reason: str = "",
+    comment: str = "",
+    actor: Actor = None,
+) -> CustomerAccess:
     """Active → suspended: the customer's API keys stop working (they are not revoked) and
     the access check answers `suspended`. Suspending an account that is already suspended,
-    was never activated or is deprovisioned changes nothing."""
+    was never activated or is deprovisioned changes nothing. `reason` is a `SuspendReason`
+    (staff give one; blank when billing suspends, e.g. a subscription on hold)."""
+    if reason and reason not in SuspendReason.values:
+        raise ValidationError(
+            {"reason": ValidationError(f"Not a suspension reason: {reason}.", code="invalid")}
+        )
     access = access_lock(customer=customer)
     if access.status != AccessStatus.ACTIVE:
         return access
     access.status = AccessStatus.SUSPENDED
     access.suspended_at = at
-    return _save(access, ["status", "suspended_at"])
+    access.suspend_reason, access.suspend_comment = reason, comment
+    access = _save(access, ["status", "suspended_at", "suspend_reason", "suspend_comment"])
+    _account_event("account.suspended", access, at=at, actor=actor, reason=reason, comment=comment)
+    return access
 
 
 @transaction.atomic
-def account_restore(*, customer: Customer, at: datetime, actor: Actor = None) -> CustomerAccess:
+def account_restore(
+    *, customer: Customer, at: datetime, comment: str = "", actor: Actor = None
+) -> CustomerAccess:
     """Suspended → active, with the same keys and seats. Restoring an active account changes
-    nothing; one never activated or deprovisioned must be activated instead (422)."""
+    nothing; one never activated or deprovisioned must be activated instead (422). The
+    event's `reason` is the suspension's, now lifted."""
     access = access_lock(customer=customer)
     if access.status == AccessStatus.ACTIVE:
         return access
@@ -99,9 +158,13 @@ def account_restore(*, customer: Customer, at: datetime, actor: Actor = None) ->
             f"Only a suspended account can be restored; this one is {access.status}.",
             code="not_suspended",
         )
+    lifted = access.suspend_reason
     access.status = AccessStatus.ACTIVE
     access.suspended_at = None
-    return _save(access, ["status", "suspended_at"])
+    access.suspend_reason, access.suspend_comment = "", ""
+    access = _save(access, ["status", "suspended_at", "suspend_reason", "suspend_comment"])
+    _account_event("account.restored", access, at=at, actor=actor, reason=lifted, comment=comment)
+    return access
 
 
 @transaction.atomic
@@ -133,4 +196,15 @@ def account_deprovision(*, customer: Customer, at: datetime, actor: Actor = None
     access.deprovisioned_at = at
     access.deprovision_at = None
     access.suspended_at = None
-    return _save(access, ["status", "deprovisioned_at", "deprovision_at", "suspended_at"])
+    access.suspend_reason, access.suspend_comment = "", ""
+    return _save(
+        access,
+        [
+            "status",
+            "deprovisioned_at",
+            "deprovision_at",
+            "suspended_at",
+            "suspend_reason",
+            "suspend_comment",
+        ],
+    )

@@ -226,7 +226,11 @@ def test_admin_lists_keys_without_secrets_and_rotates_through_the_service(
         url, {"action": "rotate_selected", "_selected_action": [key.pk]}, follow=True
     )
     assert any("not rotated" in str(m) for m in again.context["messages"])
-    admin_client.post(url, {"action": "revoke_selected", "_selected_action": [new.pk]})
+    revoke = {"action": "revoke_selected", "_selected_action": [new.pk]}
+    assert "stop accepting these keys" in admin_client.post(url, revoke).content.decode()
+    new.refresh_from_db()
+    assert new.revoked_at is None  # not before the confirmation
+    admin_client.post(url, {**revoke, "confirmed": "yes"})
     new.refresh_from_db()
     assert new.revoked_at is not None
     assert raw  # the first key's secret never reached the admin

@@ -1,32 +1,39 @@
-"""Template tags of the operations console: money, the staff dashboard on the admin index,
-and small server-rendered SVG bar charts."""
+"""Template tags of the operations console: money and the staff dashboard on the admin index
+(a date range, its figures each linked to the admin list it counts, and server-drawn SVG
+charts with axes and values: reports/revenue_charts.py)."""
 
-from dataclasses import dataclass
+from datetime import date, datetime
 from decimal import Decimal
 
-from django import template
+from django import forms, template
 from django.utils import timezone
 
 from billing.invoicing.services.documents import money as money_text
 from provisioning.models import DriftKind
-from reports.selectors import (
-    DayCounts,
-    bill_runs_recent,
-    churn_recent,
-    drift_latest,
-    invoices_overdue,
-    mrr_arr_by_currency,
-    orders_stuck,
-    payments_failed_counts,
-    payments_per_day,
-    subscription_moves_per_day,
+from reports.dashboard import (
+    MAX_DAYS,
+    CurrencyAgeing,
+    CurrencyRevenue,
+    DateRange,
+    admin_query,
+    bill_run_failures,
+    bill_run_latest,
+    default_range,
+    orders_not_progressing,
+    payments_failed_in_range,
+    payments_in_review,
+    receivables_ageing_totals,
+    revenue_in_range,
 )
+from reports.revenue_charts import Series, value_chart
+from reports.selectors import churn_recent, drift_latest
 
 register = template.Library()
 
-# Dashboard block -> the view permission that shows it.
+# Dashboard block -> the view permission that shows it. MRR, ARR, movements and deferred
+# revenue are the revenue reports' figures: they need the reports' view permission.
 DASHBOARD_PERMISSIONS = {
-    "mrr": "billing.view_subscription",
+    "churn": "billing.view_subscription",
     "payments": "billing.view_payment",
     "invoices": "billing.view_invoice",
     "orders": "provisioning.view_order",
@@ -34,10 +41,6 @@ DASHBOARD_PERMISSIONS = {
     "bill_runs": "billing.view_billrun",
     "revenue": "reports.view_journalentry",
 }
-
-CHART_HEIGHT = 80
-BAR_WIDTH = 10
-BAR_GAP = 3
 
 
 @register.filter
@@ -48,93 +51,112 @@ def money(amount: Decimal | None, currency: str) -> str:
     return money_text(Decimal(amount), currency)
 
 
-@dataclass(frozen=True)
-class Bar:
-    x: int
-    y_ok: int
-    h_ok: int
-    y_bad: int
-    h_bad: int
-    label: str
+class DashboardRangeForm(forms.Form):
+    """`?from=YYYY-MM-DD&to=YYYY-MM-DD` of the dashboard: both days included, UTC."""
+
+    first = forms.DateField(label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    last = forms.DateField(label="To", widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, data, *, today: date):
+        super().__init__(data)
+        self.today = today
+
+    def add_prefix(self, field_name):
+        return {"first": "from", "last": "to"}.get(field_name, field_name)
+
+    def clean(self):
+        cleaned = super().clean()
+        first, last = cleaned.get("first"), cleaned.get("last")
+        if first and last:
+            if last < first:
+                raise forms.ValidationError("The range ends before it starts.")
+            if last > self.today:
+                raise forms.ValidationError("The range cannot end after today.")
+            if (last - first).days + 1 > MAX_DAYS:
+                raise forms.ValidationError(f"At most {MAX_DAYS} days at once.")
+        return cleaned
 
 
-@dataclass(frozen=True)
-class Chart:
-    width: int
-    height: int
-    bars: list[Bar]
-    peak: int
-    total_ok: int
-    total_bad: int
-    first: str
-    last: str
+def dashboard_range(request, now: datetime) -> tuple[DashboardRangeForm, DateRange]:
+    """The range the request asks for, or the last 30 days (with the form's errors) when it
+    asks for none or a bad one."""
+    default = default_range(now)
+    data = {"from": default.first.isoformat(), "to": default.last.isoformat()}
+    asked = {key: request.GET[key] for key in data if request and request.GET.get(key)}
+    form = DashboardRangeForm({**data, **asked}, today=default.last)
+    if asked and form.is_valid():
+        return form, DateRange(form.cleaned_data["first"], form.cleaned_data["last"])
+    if asked:
+        form.is_valid()  # the errors stay on the form; the figures use the defaults
+    return form, default
 
 
-def stacked_bars(
-    days: list[DayCounts],
-    ok_label: str = "succeeded",
-    bad_label: str = "failed",
-    height: int = CHART_HEIGHT,
-) -> Chart:
-    """Geometry of a stacked bar chart (`ok` below, `bad` on top), scaled to the busiest
-    day; integer pixels."""
-    peak = max((d.ok + d.bad for d in days), default=0)
-    scale = height / peak if peak else 0
-    bars, step = [], BAR_WIDTH + BAR_GAP
-    for i, d in enumerate(days):
-        h_ok = round(d.ok * scale)
-        h_bad = round(d.bad * scale)
-        y_ok = height - h_ok
-        bars.append(
-            Bar(
-                x=i * step,
-                y_ok=y_ok,
-                h_ok=h_ok,
-                y_bad=y_ok - h_bad,
-                h_bad=h_bad,
-                label=f"{d.day:%Y-%m-%d}: {d.ok} {ok_label}, {d.bad} {bad_label}",
-            )
-        )
-    return Chart(
-        width=max(len(days) * step - BAR_GAP, 0),
-        height=height,
-        bars=bars,
-        peak=peak,
-        total_ok=sum(d.ok for d in days),
-        total_bad=sum(d.bad for d in days),
-        first=f"{days[0].day:%b %d}" if days else "",
-        last=f"{days[-1].day:%b %d}" if days else "",
+AGEING_COLUMNS = [
+    ("Current", ""),
+    ("1–30", "days"),
+    ("31–60", "days"),
+    ("61–90", "days"),
+    ("Over 90", "days"),
+]
+
+
+def ageing_chart(section: CurrencyAgeing):
+    return value_chart(
+        [bucket.label for bucket in section.buckets],
+        [Series("Owed", "#c62828", [bucket.amount for bucket in section.buckets])],
+        currency=section.currency,
+        column_labels=AGEING_COLUMNS,
+    )
+
+
+def mrr_chart(revenue: CurrencyRevenue):
+    months = [row["month"] for row in revenue.months]
+    return value_chart(
+        months,
+        [Series("MRR at month end", "#1565c0", [row["end"] for row in revenue.months])],
+        currency=revenue.currency,
     )
 
 
 @register.inclusion_tag("admin/reports/dashboard.html", takes_context=True)
 def staff_dashboard(context) -> dict:
-    """The figures of the day for the admin index; each block only for staff who may view
-    its data (a block the user may not see is not even computed)."""
+    """The figures of a date range (`?from=&to=`, the last 30 days by default) for the admin
+    index; each block only for staff who may view its data (a block the user may not see is
+    not even computed)."""
     request = context.get("request")
     user = getattr(request, "user", None)
     if user is None or not user.is_active or not user.is_staff:
         return {"show": False}
     can = {name: user.has_perm(perm) for name, perm in DASHBOARD_PERMISSIONS.items()}
-    at = timezone.now()
-    result: dict = {"show": any(can.values()), "can": can, "at": at}
-    if can["mrr"]:
-        result["mrr"] = mrr_arr_by_currency(at=at)
-        result["churn"] = churn_recent(at=at)
-        result["moves"] = stacked_bars(
-            subscription_moves_per_day(at=at, days=30), "activated", "canceled"
-        )
+    now = timezone.now()
+    form, period = dashboard_range(request, now)
+    result: dict = {
+        "show": any(can.values()),
+        "can": can,
+        "at": now,
+        "form": form,
+        "period": period,
+        "as_of": period.end_at(now),
+    }
+    if can["revenue"]:
+        revenue = revenue_in_range(period=period, now=now)
+        result["revenue"] = [(row, mrr_chart(row)) for row in revenue]
+        result["revenue_query"] = admin_query(**{"from": period.months[0], "to": period.months[-1]})
+    if can["churn"]:
+        result["churn"] = churn_recent(at=period.end, days=period.days)
     if can["payments"]:
-        result["failed"] = payments_failed_counts(at=at)
-        result["chart"] = stacked_bars(payments_per_day(at=at, days=30))
+        result["failed"] = payments_failed_in_range(period=period)
+        result["review"] = payments_in_review()
     if can["invoices"]:
-        result["overdue"] = invoices_overdue(at=at)
+        ageing = receivables_ageing_totals(as_of=period.last)
+        result["ageing"] = [(section, ageing_chart(section)) for section in ageing]
     if can["orders"]:
-        result["stuck"] = orders_stuck()
+        result["stuck"] = orders_not_progressing(now=now)
     if can["drift"]:
         result["drift"] = drift_latest()
         result["drift_kinds"] = [(DriftKind(k).label, n) for k, n in result["drift"].by_kind]
     if can["bill_runs"]:
-        result["bill_runs"] = bill_runs_recent(at=at)
+        result["bill_run_latest"] = bill_run_latest()
+        result["bill_run_failures"] = bill_run_failures(period=period)
     result["can_find_customers"] = user.has_perm("customers.view_customer")
     return result

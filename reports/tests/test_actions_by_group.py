@@ -176,7 +176,11 @@ def test_finance_cancels_a_subscription_recorded_with_who_and_when(client):
     _, sub, _ = full_customer()
     user = staff_user("finance", name="fiona")
     client.force_login(user)
-    response = post_action(client, "billing_subscription", "cancel_now", [sub.pk])
+    confirmed = {"reason": "staff", "proration": "prorate", "_confirm": "1"}  # its page's form
+    response = client.post(
+        reverse("admin:billing_subscription_changelist"),
+        {"action": "cancel_now", "_selected_action": [sub.pk], **confirmed},
+    )
     assert response.status_code == 302
     assert Subscription.objects.get(pk=sub.pk).status == "canceled"
     entry = LogEntry.objects.get()
@@ -226,8 +230,14 @@ def test_bulk_write_off_reports_each_refusal(client):
     from billing.invoicing.services.invoices import invoice_void
 
     invoice_void(invoice=open2, at=AT)
-    response = post_action(
-        client, "billing_invoice", "mark_uncollectible_selected", [open1.pk, open2.pk]
+    response = client.post(  # confirmed (the action asks for a reason first)
+        reverse("admin:billing_invoice_changelist"),
+        {
+            "action": "mark_uncollectible_selected",
+            "_selected_action": [open1.pk, open2.pk],
+            "post": "yes",
+            "reason": "insolvent",
+        },
     )
     messages = [str(m) for m in response.wsgi_request._messages]
     assert Invoice.objects.get(pk=open1.pk).status == InvoiceStatus.UNCOLLECTIBLE

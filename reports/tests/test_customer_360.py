@@ -102,7 +102,12 @@ def test_admin_action_appears_on_the_timeline_with_its_user(client):
     client.force_login(finance)
     response = client.post(
         reverse("admin:billing_invoice_changelist"),
-        {"action": "mark_uncollectible_selected", "_selected_action": [invoice.pk]},
+        {
+            "action": "mark_uncollectible_selected",
+            "_selected_action": [invoice.pk],
+            "post": "yes",  # the confirmation page, with its reason
+            "reason": "insolvent",
+        },
     )
     assert response.status_code == 302
     event = BillingEvent.objects.get(kind="invoice.marked_uncollectible")

@@ -1,5 +1,6 @@
 """The console's reads: MRR per currency (Decimal, normalised to a month, only what is paid
-for), and the dashboard's figures."""
+for), the overdue invoices, drift and churn figures (the dashboard's date-range reads:
+test_dashboard.py)."""
 
 from datetime import timedelta
 from decimal import Decimal
@@ -12,20 +13,16 @@ from billing.subscriptions.services import subscription_pause
 from billing.tests import factories
 from billing.tests.payment_helpers import open_invoice
 from catalog import services as catalog
-from provisioning.models import DriftAuditRun, DriftFinding, FulfillmentStep
+from provisioning.models import DriftAuditRun, DriftFinding
 from reports.selectors import (
     churn_recent,
     drift_latest,
     invoices_overdue,
     monthly_amount,
     mrr_by_currency,
-    orders_stuck,
-    payments_failed_counts,
-    payments_per_day,
-    subscription_moves_per_day,
     subscription_mrr,
 )
-from reports.tests.console_helpers import AT, order, payment
+from reports.tests.console_helpers import AT
 
 pytestmark = pytest.mark.django_db
 
@@ -93,15 +90,6 @@ def test_past_due_counts_and_mrr_of_nothing_is_empty():
     assert mrr_by_currency() == {"USD": Decimal("10.00")}
 
 
-def test_payments_failed_today_and_this_week():
-    customer = factories.customer()
-    payment(customer, status="failed", at=AT - timedelta(hours=1))
-    payment(customer, status="failed", at=AT - timedelta(days=3))
-    payment(customer, status="failed", at=AT - timedelta(days=8))
-    payment(customer, status="succeeded", at=AT - timedelta(hours=1))
-    assert payments_failed_counts(at=AT) == {"today": 1, "week": 2}
-
-
 def test_invoices_overdue_per_currency():
     usd = factories.customer("usd-co")
     eur = factories.customer("eur-co", currency="EUR")
@@ -114,17 +102,6 @@ def test_invoices_overdue_per_currency():
         ("EUR", 1, Decimal("7.00")),
         ("USD", 2, Decimal("35.50")),
     ]
-
-
-def test_orders_stuck_failed_and_waiting_for_an_operator():
-    customer = factories.customer()
-    order(customer, status="failed")
-    waiting = order(customer, status="in_progress")
-    FulfillmentStep.objects.create(order=waiting, key="ok", step_type="manual_approval")
-    FulfillmentStep.objects.filter(order=waiting).update(status="waiting")
-    order(customer, status="completed")
-    stuck = orders_stuck()
-    assert (stuck.failed, stuck.waiting) == (1, 1)
 
 
 def test_drift_latest_counts_open_findings_of_the_latest_run():
@@ -142,32 +119,6 @@ def test_drift_latest_counts_open_findings_of_the_latest_run():
     assert summary.run == run
     assert summary.open_findings == 3
     assert summary.by_kind == [("paid_without_access", 1), ("seats_over", 2)]
-
-
-def test_payments_per_day_has_every_day():
-    customer = factories.customer()
-    payment(customer, status="succeeded", at=AT - timedelta(hours=1))
-    payment(customer, status="failed", at=AT - timedelta(hours=2))
-    payment(customer, status="failed", at=AT - timedelta(days=2))
-    payment(customer, status="failed", at=AT - timedelta(days=40))  # outside
-    days = payments_per_day(at=AT, days=30)
-    assert len(days) == 30
-    assert days[-1].day == AT.date()
-    assert (days[-1].ok, days[-1].bad) == (1, 1)
-    assert (days[-3].ok, days[-3].bad) == (0, 1)
-    assert sum(d.bad for d in days) == 2
-
-
-def test_subscription_moves_per_day_from_the_event_log():
-    customer = factories.customer()
-    plan = factories.plan("moves", amount="10.00")
-    first = factories.subscription(customer=customer, plan=plan, at=AT - timedelta(days=1))
-    factories.subscription(customer=customer, plan=plan, at=AT - timedelta(hours=1))
-    subscription_cancel(subscription=first, at=AT, when="immediately", reason="test")
-    days = subscription_moves_per_day(at=AT, days=30)
-    assert len(days) == 30
-    assert (days[-2].ok, days[-2].bad) == (1, 0)
-    assert (days[-1].ok, days[-1].bad) == (1, 1)
 
 
 def test_churn_of_the_last_30_days_by_kind_and_reason():

@@ -1,6 +1,8 @@
 """Credit notes, the customer balance ledger, coupons and discounts in the operations console.
 
-Credit notes are issued through the API (`credit_note_issue`) and are read-only here. The
+Credit notes are issued through the API or the invoice's "Credit note…" page
+(`credit_note_issue`, billing/invoicing/admin/invoice_pages.py) and are read-only here; their
+PDF downloads from their page (finance: the change permission). The
 balance ledger is append-only: staff add an adjustment (through `balance_adjust`), never
 edit an entry. Coupons are added through `coupon_create`; afterwards only what does not
 change the terms of granted discounts can be edited (`coupon_update`). Imported by
@@ -9,12 +11,15 @@ billing/admin.py.
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
-from django.http import HttpResponseRedirect
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path
 from django.utils import timezone
 
 from api.errors import error_text
-from billing.events.admin_mixins import ReadOnlyMixin
+from billing.events.admin_mixins import ActPermissionMixin, ReadOnlyMixin
+from billing.invoicing.admin.exports import CreditNoteResource
 from billing.invoicing.admin.taxes import tax_table
 from billing.invoicing.models.credits import (
     BalanceTransaction,
@@ -30,6 +35,8 @@ from billing.invoicing.services.discounts import (
     coupon_terms_errors,
     coupon_update,
 )
+from billing.invoicing.services.documents import credit_note_pdf, credit_note_pdf_filename
+from customers.admin_exports import StaffExportMixin
 
 
 class CreditNoteLineInline(ReadOnlyMixin, admin.TabularInline):
@@ -51,7 +58,8 @@ class CreditNoteBalanceInline(ReadOnlyMixin, admin.TabularInline):
 
 
 @admin.register(CreditNote)
-class CreditNoteAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class CreditNoteAdmin(StaffExportMixin, ReadOnlyMixin, ActPermissionMixin, admin.ModelAdmin):
+    resource_classes = [CreditNoteResource]
     list_display = [
         "number",
         "customer",
@@ -95,6 +103,28 @@ class CreditNoteAdmin(ReadOnlyMixin, admin.ModelAdmin):
     @admin.display(description="taxes")
     def tax_rows(self, obj: CreditNote) -> str:
         return tax_table(obj.taxes)
+
+    def get_urls(self):
+        name = f"{self.opts.app_label}_{self.opts.model_name}_pdf"
+        return [
+            path("<int:pk>/pdf/", self.admin_site.admin_view(self.pdf_view), name=name),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra = {**(extra_context or {}), "can_download_pdf": self.has_act_permission(request)}
+        return super().change_view(request, object_id, form_url, extra)
+
+    def pdf_view(self, request, pk: int):
+        """The credit note's document, as the customer gets it (finance only)."""
+        if not self.has_act_permission(request):
+            raise PermissionDenied
+        note = get_object_or_404(CreditNote.objects.select_related("customer", "invoice"), pk=pk)
+        response = HttpResponse(credit_note_pdf(credit_note=note), content_type="application/pdf")
+        filename = credit_note_pdf_filename(note)
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        self.log_change(request, note, "PDF downloaded (admin).")
+        return response
 
 
 class BalanceAdjustmentForm(forms.ModelForm):

@@ -1,5 +1,7 @@
 """Invoices and their number sequences in the operations console: read-only, changed only by
-the status actions (finalize, mark paid, void, write off), each a service call per row."""
+the status actions (finalize, mark paid, and — after a confirmation page with a reason —
+void and write off), each a service call per row, and by the pages of
+billing/invoicing/admin/invoice_pages.py (PDF, resend, credit note by line, one-off invoices)."""
 
 from django.contrib import admin
 from django.contrib.auth import get_permission_codename
@@ -10,15 +12,13 @@ from django.utils.safestring import mark_safe
 
 from billing.events.admin import ReadOnlyInline, billing_events_url, run_per_row
 from billing.invoicing.admin.dates import CustomerDaysMixin
+from billing.invoicing.admin.exports import InvoiceResource
+from billing.invoicing.admin.invoice_pages import InvoicePagesMixin
 from billing.invoicing.admin.taxes import tax_table
 from billing.invoicing.models.invoices import Invoice, InvoiceLine, InvoiceNumberSequence
-from billing.invoicing.services.invoices import (
-    invoice_finalize,
-    invoice_mark_paid,
-    invoice_mark_uncollectible,
-    invoice_void,
-)
-from customers.dates import day
+from billing.invoicing.services.invoices import invoice_finalize, invoice_mark_paid
+from customers.admin_exports import StaffExportMixin
+from customers.dates import customer_day, day
 
 
 def read_only_fieldsets(
@@ -101,13 +101,44 @@ INVOICE_GROUPS = [
     ("Period", ["period_start", "period_end"]),
     ("Amounts", ["subtotal", "discount", "tax", "total", "amount_paid", "amount_due"]),
     ("Tax", ["tax_point", "buyer_vat_number", "tax_rows", "tax_statements", "seller"]),
-    ("Dates", ["customer_days", "created_at", "issued_at", "due_at", "paid_at", "voided_at"]),
+    (
+        "Dates",
+        [
+            "customer_days",
+            "created_at",
+            "scheduled_issue_at",
+            "issued_at",
+            "due_at",
+            "paid_at",
+            "voided_at",
+        ],
+    ),
     ("History", ["billing_events"]),
 ]
 
 
+class ScheduledFilter(admin.SimpleListFilter):
+    """Drafts waiting for their issue date (one-off invoices issued later)."""
+
+    title = "scheduled"
+    parameter_name = "scheduled"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Scheduled drafts"), ("no", "Not scheduled")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(status="draft", scheduled_issue_at__isnull=False)
+        if self.value() == "no":
+            return queryset.exclude(status="draft", scheduled_issue_at__isnull=False)
+        return queryset
+
+
 @admin.register(Invoice)
-class InvoiceAdmin(CustomerDaysMixin, StatusActionsMixin, admin.ModelAdmin):
+class InvoiceAdmin(
+    StaffExportMixin, InvoicePagesMixin, CustomerDaysMixin, StatusActionsMixin, admin.ModelAdmin
+):
+    resource_classes = [InvoiceResource]
     list_display = [
         "number_or_draft",
         "customer",
@@ -119,7 +150,7 @@ class InvoiceAdmin(CustomerDaysMixin, StatusActionsMixin, admin.ModelAdmin):
         "due_day",
         "period_start",
     ]
-    list_filter = ["status", "currency", "created_at"]
+    list_filter = ["status", ScheduledFilter, "currency", "created_at"]
     search_fields = ["number", "customer__external_id", "customer__name"]
     list_select_related = ["customer"]
     date_hierarchy = "created_at"
@@ -131,16 +162,23 @@ class InvoiceAdmin(CustomerDaysMixin, StatusActionsMixin, admin.ModelAdmin):
     )
     readonly_fields = fieldset_names(fieldsets)
     inlines = [InvoiceLineInline]
+    change_list_template = "admin/billing/invoice/change_list.html"
     actions = [
         "finalize_selected",
-        "void_selected",
         "mark_paid_selected",
+        "download_pdf_selected",
+        "resend_selected",
+        "void_selected",
         "mark_uncollectible_selected",
     ]
 
     @admin.display(description="number", ordering="number")
     def number_or_draft(self, obj: Invoice) -> str:
-        return obj.number or f"Draft #{obj.pk}"
+        if obj.number:
+            return obj.number
+        if obj.scheduled_issue_at and obj.status == "draft":
+            return f"Draft #{obj.pk} (issued {customer_day(obj.scheduled_issue_at, obj.customer)})"
+        return f"Draft #{obj.pk}"
 
     @admin.display(description="tax point", ordering="tax_date")
     def tax_point(self, obj: Invoice) -> str:
@@ -174,7 +212,7 @@ class InvoiceAdmin(CustomerDaysMixin, StatusActionsMixin, admin.ModelAdmin):
         )
 
     def has_add_permission(self, request):
-        return False  # invoices come from subscriptions and bill runs
+        return False  # from subscriptions and bill runs, or the "Add one-off invoice" page
 
     def has_delete_permission(self, request, obj=None):
         return False  # void instead
@@ -190,17 +228,6 @@ class InvoiceAdmin(CustomerDaysMixin, StatusActionsMixin, admin.ModelAdmin):
             "Finalized",
         )
 
-    @admin.action(permissions=["act"], description="Void")
-    def void_selected(self, request, queryset):
-        at = timezone.now()
-        run_per_row(
-            self,
-            request,
-            queryset,
-            lambda invoice: invoice_void(invoice=invoice, at=at, actor=request.user),
-            "Voided",
-        )
-
     @admin.action(permissions=["act"], description="Mark paid (outside any gateway)")
     def mark_paid_selected(self, request, queryset):
         at = timezone.now()
@@ -210,17 +237,6 @@ class InvoiceAdmin(CustomerDaysMixin, StatusActionsMixin, admin.ModelAdmin):
             queryset,
             lambda invoice: invoice_mark_paid(invoice=invoice, at=at, actor=request.user),
             "Marked paid",
-        )
-
-    @admin.action(permissions=["act"], description="Write off (mark uncollectible)")
-    def mark_uncollectible_selected(self, request, queryset):
-        at = timezone.now()
-        run_per_row(
-            self,
-            request,
-            queryset,
-            lambda invoice: invoice_mark_uncollectible(invoice=invoice, at=at, actor=request.user),
-            "Written off",
         )
 
 

@@ -1,19 +1,23 @@
 """Subscriptions in the operations console. Whatever changes one goes through a service, one
 call per row: the add form (`subscription_checkout_on_commit`: created, then its first invoice
-charged once the add view commits) and the actions. In invoicing, not subscriptions, because
-creating and cancelling a subscription bill it."""
+charged once the add view commits), the actions and the console's pages beside the change
+page (change of plan with its proration preview, coupons, pause, resume, cancel now with a
+reason: subscription_views.py). In invoicing, not subscriptions, because creating and
+cancelling a subscription bill it."""
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.http import HttpResponseRedirect
+from django.http import HttpResponse, HttpResponseRedirect
 from django.utils import timezone
 from django.utils.html import format_html
 
 from api.errors import error_text
 from billing.events.admin import ReadOnlyInline, billing_events_url, run_per_row
 from billing.events.services import billing_event_handlers_held
+from billing.invoicing.admin.exports import SubscriptionResource
 from billing.invoicing.admin.invoices import fieldset_names, read_only_fieldsets
+from billing.invoicing.admin.subscription_views import SubscriptionConsoleMixin
 from billing.invoicing.models.invoices import InvoiceLine
 from billing.invoicing.services.checkout import subscription_checkout_on_commit
 from billing.invoicing.services.subscription_billing import subscription_cancel
@@ -24,6 +28,7 @@ from billing.subscriptions.services import (
     subscription_pause,
     subscription_resume,
 )
+from customers.admin_exports import StaffExportMixin
 
 
 # Subscriptions
@@ -129,7 +134,8 @@ SUBSCRIPTION_GROUPS = [
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(admin.ModelAdmin):
+class SubscriptionAdmin(StaffExportMixin, SubscriptionConsoleMixin, admin.ModelAdmin):
+    resource_classes = [SubscriptionResource]
     list_display = [
         "id",
         "customer",
@@ -187,6 +193,13 @@ class SubscriptionAdmin(admin.ModelAdmin):
             '<a href="{}">Billing events of this subscription</a>', billing_events_url(obj)
         )
 
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        sub = self.get_object(request, object_id)
+        buttons = self.console_buttons(request, sub) if sub is not None else {}
+        return super().change_view(
+            request, object_id, form_url, {**(extra_context or {}), **buttons}
+        )
+
     def add_view(self, request, form_url="", extra_context=None):
         try:
             with billing_event_handlers_held():  # provisioned after the first charge
@@ -218,18 +231,32 @@ class SubscriptionAdmin(admin.ModelAdmin):
         obj.refresh_from_db()
         obj._state.adding = False
 
-    @admin.action(permissions=["change"], description="Cancel now")
+    @admin.action(permissions=["change"], description="Cancel now…")
     def cancel_now(self, request, queryset):
+        """A confirmation page listing the rows, with a reason, a comment and the proration;
+        once confirmed, each row is canceled now."""
+        if not queryset.exists():
+            return None
+        confirmed = self.cancel_confirmation(request, queryset, "cancel_now")
+        if isinstance(confirmed, HttpResponse):
+            return confirmed
         at = timezone.now()
         run_per_row(
             self,
             request,
             queryset,
             lambda sub: subscription_cancel(
-                subscription=sub, at=at, when="immediately", reason="staff", actor=request.user
+                subscription=sub,
+                at=at,
+                when="immediately",
+                proration=confirmed["proration"],
+                reason=confirmed["reason"],
+                comment=confirmed["comment"],
+                actor=request.user,
             ),
             "Canceled",
         )
+        return None
 
     @admin.action(permissions=["change"], description="Cancel at period end")
     def cancel_at_period_end_selected(self, request, queryset):

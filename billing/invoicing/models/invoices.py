@@ -133,12 +133,23 @@ class Invoice(FSMModelMixin, models.Model):
     due_at = models.DateTimeField(null=True, blank=True)
     paid_at = models.DateTimeField(null=True, blank=True)
     voided_at = models.DateTimeField(null=True, blank=True)
+    scheduled_issue_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="A draft (one-off invoice) finalized by the schedule at this time; until "
+        "then the draft grace period does not finalize it.",
+    )
 
     class Meta:
         ordering = ["-created_at", "-pk"]
         indexes = [
             models.Index(fields=["customer", "status"]),
             models.Index(fields=["status", "created_at"]),
+            models.Index(
+                fields=["scheduled_issue_at"],
+                name="invoice_scheduled_draft_idx",
+                condition=Q(status="draft", scheduled_issue_at__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

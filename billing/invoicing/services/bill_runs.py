@@ -390,7 +390,9 @@ def drafts_finalize_due(*, at: datetime, actor: Actor = None) -> int:
     customer's VAT number is checked wait for the answer."""
     cutoff = at - timedelta(hours=settings.INVOICE_DRAFT_GRACE_HOURS)
     count = 0
-    drafts = Invoice.objects.filter(status="draft", created_at__lte=cutoff).exclude(
+    drafts = Invoice.objects.filter(
+        status="draft", created_at__lte=cutoff, scheduled_issue_at__isnull=True
+    ).exclude(  # scheduled one-off invoices: `invoices_scheduled_issue` issues them
         customer__tax_id_status=TaxIdStatus.PENDING
     )
     for invoice in drafts.order_by("pk"):

@@ -232,6 +232,30 @@ def discount_apply(
     return discount
 
 
+@transaction.atomic
+def discount_end(*, discount: Discount, at: datetime, actor: Actor = None) -> Discount:
+    """Remove a discount from `at` on: invoices made from then on take nothing off (the
+    invoices it applied to keep their discount lines). Ending one already ended is refused."""
+    discount = Discount.objects.select_for_update().select_related("coupon").get(pk=discount.pk)
+    if discount.end_at is not None:
+        raise _error("discount", "This discount has already ended.", "discount_ended")
+    discount.end_at = max(at, discount.start_at)
+    discount.save(update_fields=["end_at"])
+    billing_event_record(
+        kind="discount.ended",
+        subject=discount,
+        at=at,
+        actor=actor,
+        customer=discount.customer,
+        payload={
+            "coupon": discount.coupon.code,
+            "periods_applied": discount.periods_applied,
+            "removed": True,
+        },
+    )
+    return discount
+
+
 def _period(lines: list[InvoiceLine]) -> tuple[datetime | None, datetime | None]:
     start = min((ln.period_start for ln in lines if ln.period_start), default=None)
     end = max((ln.period_end for ln in lines if ln.period_end), default=None)

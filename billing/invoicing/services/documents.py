@@ -1,15 +1,16 @@
 """Invoice documents: the PDF a customer receives, and the email that carries it."""
 
 import logging
+import uuid
 import warnings
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from zoneinfo import ZoneInfo
 
 from babel import Locale
 from django.conf import settings
-from django.core.mail import EmailMessage
-from django.db import transaction
+from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -24,13 +25,12 @@ from billing.invoicing.models.invoices import Invoice, InvoiceStatus
 from billing.tax.services import seller_details
 from catalog.money import round_money
 from customers.dates import customer_day, day, local_date
-from customers.models import Contact
+from customers.models import InvoiceDelivery, NoticeKind, NoticeStatus
+from customers.notices import notice_exists, notice_message, notice_recipients, notice_send
 
 logger = logging.getLogger(__name__)
 
 PDF_TEMPLATE = "billing/invoice_pdf.html"
-EMAIL_TEMPLATE = "billing/email/invoice_finalized.txt"
-RECEIPT_TEMPLATE = "billing/email/invoice_receipt.txt"
 
 DEFAULT_SELLER = {
     "name": "Example Billing Ltd",
@@ -280,53 +280,61 @@ def credit_note_pdf_filename(credit_note: CreditNote) -> str:
 
 def invoice_email_recipients(invoice: Invoice) -> list[str]:
     """The customer's email, then its contacts who receive invoices; no duplicates."""
-    emails = [invoice.customer.email]
-    emails += Contact.objects.filter(customer=invoice.customer, receives_invoices=True).values_list(
-        "email", flat=True
-    )
-    seen: set[str] = set()
-    recipients = []
-    for email in emails:
-        if email and email.lower() not in seen:
-            seen.add(email.lower())
-            recipients.append(email)
-    return recipients
+    return notice_recipients(invoice.customer, invoice_contacts=True)
 
 
-def _invoice_message(invoice: Invoice, *, subject: str, template: str, context: dict):
-    """A mail to the invoice's recipients, from the seller, with the invoice's PDF."""
-    message = EmailMessage(
-        subject=subject,
-        body=render_to_string(template, context),
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=invoice_email_recipients(invoice),
-        reply_to=[context["seller"]["email"]] if context["seller"]["email"] else None,
-    )
-    message.attach(invoice_pdf_filename(invoice), invoice_pdf(invoice=invoice), "application/pdf")
-    return message
+def _pdf_attachment(invoice: Invoice) -> list[tuple[str, bytes, str]]:
+    return [(invoice_pdf_filename(invoice), invoice_pdf(invoice=invoice), "application/pdf")]
 
 
-def invoice_email_build(invoice: Invoice) -> EmailMessage:
+def invoice_email_context(invoice: Invoice) -> dict:
+    """What the "invoice issued" notice shows: the PDF's figures, the payment reference when
+    the customer is to pay it (not when a card will be charged: that invites paying twice)."""
     context = invoice_pdf_context(invoice=invoice)
-    subject = f"Invoice {invoice.number} from {context['seller']['name']}"
-    return _invoice_message(invoice, subject=subject, template=EMAIL_TEMPLATE, context=context)
+    context["show_reference"] = bool(context["owes"] and not context["autopay"])
+    return context
+
+
+def invoice_receipt_context(invoice: Invoice) -> dict:
+    return {
+        **invoice_pdf_context(invoice=invoice),
+        "paid_with": hooks.provider("paid_with")(invoice),
+        "show_reference": True,
+    }
+
+
+def invoice_email_build(invoice: Invoice) -> EmailMultiAlternatives:
+    """The "invoice issued" mail (text, HTML, the PDF), as `invoice_email_send` sends it."""
+    return notice_message(
+        kind=NoticeKind.INVOICE_ISSUED,
+        context=invoice_email_context(invoice),
+        recipients=invoice_email_recipients(invoice),
+        attachments=_pdf_attachment(invoice),
+    )
 
 
 def invoice_email_send(*, invoice_id: int, resend: bool = False) -> None:
-    """Email a finalized invoice, with its PDF, to the customer and its invoice contacts.
+    """Email a finalized invoice, with its PDF, to the customer and its invoice contacts: the
+    "invoice issued" notice (customers.notices).
 
-    Once per invoice: the `invoice.email_sent` event (unique `dedupe_key`) is recorded in a
-    transaction and the mail goes out after that commits, so a second call, or a second
-    worker running the same task, sends nothing. The price of that order is at-most-once: a
-    crash between the commit and the SMTP call (or an SMTP error) loses that one email, while
-    the log says it was sent. We prefer that to sending it twice; staff can send it again
-    with `resend=True` (recorded as `invoice.email_resent`, no dedupe).
+    Once per invoice: the notice (unique key `invoice_issued:<id>`) and the
+    `invoice.email_sent` event are recorded in a transaction and the mail goes out after that
+    commits, so a second call, or a second worker running the same task, sends nothing. The
+    price of that order is at-most-once: a crash between the commit and the SMTP call loses
+    that one email (the notice stays `queued`; an SMTP error makes it `failed`). We prefer
+    that to sending it twice; staff can send it again with `resend=True` (a notice of its own
+    and an `invoice.email_resent` event, every time).
 
-    Drafts and void invoices are not sent (a void may happen before the queued task runs).
+    Drafts and void invoices are not sent (a void may happen before the queued task runs). A
+    customer whose invoices are delivered in the portal only gets no mail (recorded as
+    skipped), unless staff resend it.
     """
     key = f"invoice.email_sent:{invoice_id}"
-    if not resend and BillingEvent.objects.filter(dedupe_key=key).exists():
-        return  # fast path; the dedupe key below is what makes it safe
+    notice_key = f"{NoticeKind.INVOICE_ISSUED}:{invoice_id}"
+    if not resend and (
+        notice_exists(notice_key) or BillingEvent.objects.filter(dedupe_key=key).exists()
+    ):
+        return  # fast path; the unique keys are what makes it safe
     invoice = Invoice.objects.select_related("customer").get(pk=invoice_id)
     if invoice.status in (InvoiceStatus.DRAFT, InvoiceStatus.VOID):
         logger.info("invoice %s is %s: no email sent", invoice_id, invoice.status)
@@ -334,44 +342,68 @@ def invoice_email_send(*, invoice_id: int, resend: bool = False) -> None:
     if invoice.status == InvoiceStatus.PAID and not resend:
         invoice_receipt_send(invoice_id=invoice_id)  # paid already: the receipt is the mail
         return
-    message = invoice_email_build(invoice)  # rendered outside the transaction: it is slow
     if resend:
-        _send_once(invoice, message, "invoice.email_resent", None)
-    else:
-        _send_once(invoice, message, "invoice.email_sent", key)
+        notice_key = f"{notice_key}:resend:{uuid.uuid4().hex}"
+    portal_only = invoice.customer.invoice_delivery == InvoiceDelivery.PORTAL
+    notice_send(
+        customer=invoice.customer,
+        kind=NoticeKind.INVOICE_ISSUED,
+        key=notice_key,
+        context=invoice_email_context(invoice),
+        attachments=partial(_pdf_attachment, invoice),
+        related=f"invoice {invoice.number}",
+        recipients=invoice_email_recipients(invoice),
+        skip=NoticeStatus.SKIPPED_PORTAL_ONLY if portal_only and not resend else "",
+        on_record=partial(
+            _event_record,
+            invoice,
+            "invoice.email_resent" if resend else "invoice.email_sent",
+            None if resend else key,
+        ),
+    )
 
 
-def _send_once(invoice: Invoice, message: EmailMessage, kind: str, key: str | None) -> None:
-    """Record `kind` (once per `key`; None: every time), then send after the commit."""
-    with transaction.atomic():
-        event = billing_event_record(
-            kind=kind,
-            subject=invoice,
-            at=timezone.now(),
-            payload={"number": invoice.number, "to": message.to},
-            dedupe_key=key,
-        )
-        if event is not None:
-            transaction.on_commit(message.send)
+def _event_record(invoice: Invoice, kind: str, key: str | None, notice) -> None:
+    """The billing event of an invoice mail, in the transaction that records its notice."""
+    billing_event_record(
+        kind=kind,
+        subject=invoice,
+        at=timezone.now(),
+        payload={"number": invoice.number, "to": notice.recipients, "notice": notice.pk},
+        dedupe_key=key,
+    )
 
 
-def invoice_receipt_build(invoice: Invoice) -> EmailMessage:
-    context = {
-        **invoice_pdf_context(invoice=invoice),
-        "paid_with": hooks.provider("paid_with")(invoice),
-    }
-    subject = f"Receipt: invoice {invoice.number} from {context['seller']['name']} is paid"
-    return _invoice_message(invoice, subject=subject, template=RECEIPT_TEMPLATE, context=context)
+def invoice_receipt_build(invoice: Invoice) -> EmailMultiAlternatives:
+    return notice_message(
+        kind=NoticeKind.RECEIPT,
+        context=invoice_receipt_context(invoice),
+        recipients=invoice_email_recipients(invoice),
+        attachments=_pdf_attachment(invoice),
+    )
 
 
 def invoice_receipt_send(*, invoice_id: int) -> None:
     """Email the receipt of a paid invoice (with its PDF, stamped paid), once per invoice
-    (`invoice.receipt_sent`, at most once like `invoice_email_send`). Queued on commit of
-    every `invoice.paid` event; an invoice paid when it is finalized gets only this mail."""
+    (the `receipt` notice and `invoice.receipt_sent` event, at most once like
+    `invoice_email_send`). Queued on commit of every `invoice.paid` event; an invoice paid
+    when it is finalized gets only this mail (the invoice mail task, queued too, finds it
+    paid and sends the receipt instead, deduplicated by the same key). Sent whatever the
+    customer's invoice delivery: a payment is confirmed by mail."""
     key = f"invoice.receipt_sent:{invoice_id}"
-    if BillingEvent.objects.filter(dedupe_key=key).exists():
+    notice_key = f"{NoticeKind.RECEIPT}:{invoice_id}"
+    if notice_exists(notice_key) or BillingEvent.objects.filter(dedupe_key=key).exists():
         return
     invoice = Invoice.objects.select_related("customer").get(pk=invoice_id)
     if invoice.status != InvoiceStatus.PAID:
         return  # refunded or voided meanwhile: nothing to confirm
-    _send_once(invoice, invoice_receipt_build(invoice), "invoice.receipt_sent", key)
+    notice_send(
+        customer=invoice.customer,
+        kind=NoticeKind.RECEIPT,
+        key=notice_key,
+        context=invoice_receipt_context(invoice),
+        attachments=partial(_pdf_attachment, invoice),
+        related=f"invoice {invoice.number}",
+        recipients=invoice_email_recipients(invoice),
+        on_record=partial(_event_record, invoice, "invoice.receipt_sent", key),
+    )

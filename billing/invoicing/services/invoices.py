@@ -24,7 +24,7 @@ from billing.invoicing.services.references import payment_reference_for
 from billing.invoicing.services.taxes import TAX_LINE_FIELDS, InvoiceTaxer, tax_point
 from billing.tax.services import seller_details
 from catalog.money import format_amount
-from customers.models import Customer, TaxIdStatus
+from customers.models import Customer, InvoiceDelivery, TaxIdStatus
 
 
 def pending_lines(*, customer: Customer, currency: str | None = None):
@@ -142,6 +142,13 @@ def invoice_retax(invoice: Invoice, at: datetime, taxer: InvoiceTaxer | None = N
     invoice_totals(invoice, lines)
 
 
+def invoice_due_days(customer: Customer) -> int:
+    """The customer's payment terms: its own days, else `settings.INVOICE_DUE_DAYS`."""
+    if customer.payment_terms_days is not None:
+        return customer.payment_terms_days
+    return settings.INVOICE_DUE_DAYS
+
+
 @transaction.atomic
 def invoice_finalize(*, invoice: Invoice, at: datetime, actor: Actor = None) -> Invoice:
     invoice = Invoice.objects.select_for_update().select_related("customer").get(pk=invoice.pk)
@@ -155,7 +162,7 @@ def invoice_finalize(*, invoice: Invoice, at: datetime, actor: Actor = None) -> 
     invoice.finalize(
         number=number,
         at=at,
-        due_at=at + timedelta(days=settings.INVOICE_DUE_DAYS),
+        due_at=at + timedelta(days=invoice_due_days(invoice.customer)),
         payment_reference=payment_reference_for(number),
     )
     invoice_settle_negative(invoice=invoice, at=at, actor=actor)  # total < 0: to the balance
@@ -170,11 +177,14 @@ def invoice_finalize(*, invoice: Invoice, at: datetime, actor: Actor = None) -> 
         actor=actor,
         payload={"number": invoice.number, "total": invoice.total},
     )
-    transaction.on_commit(
-        partial(
-            async_task, "billing.invoicing.tasks.invoice_email_send_task", invoice_id=invoice.pk
+    if invoice.customer.invoice_delivery != InvoiceDelivery.PORTAL:
+        # A customer that takes its invoices in the portal gets no invoice mail (staff can
+        # still send one from the admin: `invoice_email_send(resend=True)`).
+        transaction.on_commit(
+            partial(
+                async_task, "billing.invoicing.tasks.invoice_email_send_task", invoice_id=invoice.pk
+            )
         )
-    )
     hooks.invoice_finalized.send(sender=Invoice, invoice=invoice)
     if invoice.status == "paid":
         billing_event_record(
@@ -188,11 +198,17 @@ def invoice_finalize(*, invoice: Invoice, at: datetime, actor: Actor = None) -> 
 
 
 @transaction.atomic
-def invoice_void(*, invoice: Invoice, at: datetime, actor: Actor = None) -> Invoice:
+def invoice_void(
+    *, invoice: Invoice, at: datetime, actor: Actor = None, reason: str = ""
+) -> Invoice:
+    """Void a draft or open invoice; `reason` (staff's words) is kept on the event."""
     invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
     invoice.void(at=at)
     invoice.save()
-    billing_event_record(kind="invoice.voided", subject=invoice, at=at, actor=actor)
+    payload = {"number": invoice.number, "reason": reason[:300]} if reason else None
+    billing_event_record(
+        kind="invoice.voided", subject=invoice, at=at, actor=actor, payload=payload
+    )
     hooks.invoice_closed.send(sender=Invoice, invoice=invoice, at=at, outcome="voided", actor=actor)
     return invoice
 
@@ -221,8 +237,11 @@ def invoice_mark_paid(*, invoice: Invoice, at: datetime, actor: Actor = None) ->
 
 
 @transaction.atomic
-def invoice_mark_uncollectible(*, invoice: Invoice, at: datetime, actor: Actor = None) -> Invoice:
-    """Write off an open invoice: nothing more is collected or chased (its dunning ends)."""
+def invoice_mark_uncollectible(
+    *, invoice: Invoice, at: datetime, actor: Actor = None, reason: str = ""
+) -> Invoice:
+    """Write off an open invoice: nothing more is collected or chased (its dunning ends);
+    `reason` (staff's words) is kept on the event."""
     invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
     invoice.mark_uncollectible()
     invoice.save()
@@ -231,7 +250,11 @@ def invoice_mark_uncollectible(*, invoice: Invoice, at: datetime, actor: Actor =
         subject=invoice,
         at=at,
         actor=actor,
-        payload={"number": invoice.number, "amount_due": invoice.amount_due},
+        payload={
+            "number": invoice.number,
+            "amount_due": invoice.amount_due,
+            **({"reason": reason[:300]} if reason else {}),
+        },
     )
     hooks.invoice_closed.send(
         sender=Invoice, invoice=invoice, at=at, outcome="uncollectible", actor=actor

@@ -6,6 +6,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
 from django.core.management import call_command
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count
@@ -245,14 +246,21 @@ def test_an_unexpected_integrity_error_is_a_500_not_a_conflict(api, monkeypatch)
 
 
 @pytest.mark.django_db
-def test_failures_show_on_the_run_page_and_the_dashboard(admin_client, one_customer_breaks):
+def test_failures_show_on_the_run_page_and_the_dashboard(
+    admin_client, admin_user, one_customer_breaks
+):
     make_book()
     run = bill_run_execute(as_of=AS_OF, at=AS_OF)
     page = admin_client.get(reverse("admin:billing_billrun_change", args=[run.pk]))
     assert "ValueError: tax service said no" in page.content.decode()
-    index = admin_client.get(reverse("admin:index")).content.decode()
+    day = AS_OF.date().isoformat()  # the dashboard's range: the run's day, seen the day after
+    with time_machine.travel(AS_OF + timedelta(days=1), tick=False):
+        admin_client.force_login(admin_user)  # a session of that day
+        index = admin_client.get(reverse("admin:index"), {"from": day, "to": day})
+    index = index.content.decode()
     assert 'id="dashboard-bill-runs"' in index
-    assert "<strong>1</strong> customer failed" in index
+    assert "<strong>1</strong> with failures in the range" in index
+    assert "(1 customer failed)" in index
 
 
 @pytest.mark.django_db

@@ -20,6 +20,7 @@ from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 
+from api.admin_confirm import action_confirmation
 from billing.payments.admin.payments import ServiceActionsMixin, events_link, fields_of
 from billing.payments.models.payments import Gateway, MethodKind, PaymentMethod, RoutingRule
 from billing.payments.services.methods import payment_method_detach, payment_method_set_default
@@ -62,8 +63,19 @@ class PaymentMethodAdmin(ServiceActionsMixin, admin.ModelAdmin):
     def make_default_selected(self, request, queryset):
         self.per_row(request, queryset, payment_method_set_default, "Made default")
 
-    @admin.action(permissions=["act"], description="Detach (never charge it again)")
+    @admin.action(permissions=["act"], description="Detach (never charge it again)…")
     def detach_selected(self, request, queryset):
+        page = action_confirmation(
+            self,
+            request,
+            queryset,
+            action="detach_selected",
+            title="Detach these payment methods",
+            consequence="These cards and accounts are never charged again; where one is a "
+            "customer's default, its invoices are no longer collected automatically.",
+        )
+        if page is not None:
+            return page
         self.per_row(request, queryset, payment_method_detach, "Detached")
 
 

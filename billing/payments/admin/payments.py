@@ -1,7 +1,9 @@
 """Payments (with their attempts, allocations and refunds) and refunds in the operations
 console, read-only: they change through the payment services, one call per row (the actions,
 a payment's "Refund…" page, the "Record a payment received" page), and a refusal comes back
-as a message or a form error. Payment methods, gateways and routing rules are in
+as a message or a form error. Refunds — of all that is left from the list, or of any part
+from a payment's page — are confirmed on a page that says what will be paid back, with a
+reason kept on the refund and its event. Payment methods, gateways and routing rules are in
 billing/payments/admin/methods.py, imported at the end. Imported by billing/admin.py.
 """
 
@@ -11,7 +13,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -21,14 +23,15 @@ from django_fsm import TransitionNotAllowed
 from api.errors import DomainError, error_text
 from billing.events.admin_mixins import ActPermissionMixin, ReadOnlyMixin
 from billing.invoicing.models.invoices import Invoice
+from billing.payments.admin.exports import PaymentResource
 from billing.payments.admin.forms import customer_field
+from billing.payments.admin.refund_pages import RefundPagesMixin, add_service_errors
 from billing.payments.models.payments import (
     Payment,
     PaymentAllocation,
     PaymentAttempt,
     PaymentSource,
     Refund,
-    RefundStatus,
 )
 from billing.payments.services.allocations import payment_record_received
 from billing.payments.services.payments import (
@@ -36,27 +39,13 @@ from billing.payments.services.payments import (
     payment_review_approve,
     payment_review_reject,
 )
-from billing.payments.services.refunds import REFUNDABLE, payment_refund, payment_refundable
+from billing.payments.services.refunds import REFUNDABLE, payment_refundable
 from catalog.money import format_amount
+from customers.admin_exports import StaffExportMixin
 from customers.models import Customer
 
 REFUSED = (DomainError, TransitionNotAllowed, ValidationError)
 FORM_TEMPLATE = "admin/billing/payment_form.html"
-
-
-def add_service_errors(form: forms.Form, exc: Exception) -> None:
-    """A service's refusal on the form: field errors on their fields, the rest on top."""
-    if isinstance(exc, ValidationError) and hasattr(exc, "error_dict"):
-        for field, errors in exc.error_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, error_text(exc))
-
-
-def refund_failure(refund: Refund) -> str | None:
-    if refund.status == RefundStatus.FAILED:
-        return refund.failure_message or "The gateway refused the refund."
-    return None
 
 
 def fields_of(model, *, leave_out: tuple = ()) -> list[str]:
@@ -117,11 +106,6 @@ class PaymentRefundInline(ReadOnlyInline):
     fields = readonly_fields = fields_of(Refund, leave_out=("payment",))
 
 
-class RefundForm(forms.Form):
-    amount = forms.DecimalField(max_digits=19, decimal_places=4)
-    reason = forms.CharField(max_length=300, help_text="Kept on the refund and its event.")
-
-
 class RecordPaymentForm(forms.Form):
     customer = customer_field()
     amount = forms.DecimalField(max_digits=19, decimal_places=4)
@@ -145,7 +129,8 @@ class RecordPaymentForm(forms.Form):
 
 
 @admin.register(Payment)
-class PaymentAdmin(ServiceActionsMixin, admin.ModelAdmin):
+class PaymentAdmin(StaffExportMixin, RefundPagesMixin, ServiceActionsMixin, admin.ModelAdmin):
+    resource_classes = [PaymentResource]
     service_arg = "payment"
     list_display = [
         "id",
@@ -212,10 +197,6 @@ class PaymentAdmin(ServiceActionsMixin, admin.ModelAdmin):
             self.message_user(request, f"Now: {states}.", messages.INFO)
 
     # Actions
-    @admin.action(permissions=["act"], description="Refund (all that is left)")
-    def refund_selected(self, request, queryset):
-        self.per_row(request, queryset, payment_refund, "Refunded", failure=refund_failure)
-
     @admin.action(permissions=["act"], description="Approve (fraud review) and charge")
     def approve_selected(self, request, queryset):
         approved = self.per_row(request, queryset, payment_review_approve, "Approved")
@@ -249,9 +230,17 @@ class PaymentAdmin(ServiceActionsMixin, admin.ModelAdmin):
         extra = {**(extra_context or {}), "can_refund": can_refund}
         return super().change_view(request, object_id, form_url, extra)
 
-    def form_page(self, request, form, *, title: str, payment: Payment | None = None):
+    def form_page(
+        self,
+        request,
+        form,
+        *,
+        title: str,
+        payment: Payment | None = None,
+        confirm: dict | None = None,
+    ):
         context = {**self.admin_site.each_context(request), "opts": self.opts, "title": title}
-        context.update(form=form, payment=payment)
+        context.update(form=form, payment=payment, confirm=confirm)
         if payment is not None:
             context["summary"] = {
                 "Customer": payment.customer,
@@ -262,30 +251,6 @@ class PaymentAdmin(ServiceActionsMixin, admin.ModelAdmin):
                 "Method": self.method_label(payment),
             }
         return TemplateResponse(request, FORM_TEMPLATE, context)
-
-    def refund_view(self, request, pk: int):
-        if not self.has_act_permission(request):
-            raise PermissionDenied
-        payment = get_object_or_404(Payment.objects.select_related("customer", "method"), pk=pk)
-        left = payment_refundable(payment) if payment.status in REFUNDABLE else None
-        form = RefundForm(request.POST or None, initial={"amount": left})
-        if request.method == "POST" and form.is_valid():
-            try:
-                refund = payment_refund(
-                    payment=payment,
-                    amount=form.cleaned_data["amount"],
-                    reason=form.cleaned_data["reason"],
-                    at=timezone.now(),
-                    actor=request.user,
-                )
-            except REFUSED as exc:
-                add_service_errors(form, exc)
-            else:
-                failed = refund_failure(refund)
-                text = f"{refund}: {failed}" if failed else f"{refund} done."
-                self.message_user(request, text, messages.ERROR if failed else messages.SUCCESS)
-                return redirect("admin:billing_payment_change", payment.pk)
-        return self.form_page(request, form, title=f"Refund payment #{pk}", payment=payment)
 
     def record_view(self, request):
         if not self.has_record_permission(request):

@@ -148,20 +148,32 @@ def test_no_add_change_or_delete_through_the_normal_forms(admin_client):
 
 
 # Payment actions
+def refund_confirmed(client, *payments, reason="goodwill"):
+    """ "Refund (all that is left)…" and its confirmation page, with a reason."""
+    data = {"action": "refund_selected", "_selected_action": [p.pk for p in payments]}
+    page = client.post(url(Payment, "changelist"), data)
+    assert page.status_code == 200  # the confirmation: nothing refunded yet
+    assert not Refund.objects.filter(payment__in=payments).exists()
+    return client.post(
+        url(Payment, "changelist"), {**data, "post": "yes", "reason": reason}, follow=True
+    )
+
+
 def test_refund_action_refunds_all_that_is_left(admin_client, admin_user):
     payment = paid()
-    response = act(admin_client, Payment, "refund_selected", payment)
+    response = refund_confirmed(admin_client, payment)
     assert "Refunded: 1." in messages_of(response)
     payment = reload(payment)
     assert (payment.status, payment.amount_refunded) == ("refunded", Decimal("30.00"))
     assert SandboxCharge.objects.get().amount_refunded == 3000
     event = BillingEvent.objects.get(kind="payment.refunded")
     assert event.actor == f"user:{admin_user.pk}:{admin_user.username}"
+    assert event.payload["reason"] == "goodwill"
 
 
 def test_refund_action_refuses_a_failed_payment_and_goes_on(admin_client):
     declined, good = paid("c1", token="tok_chargeDeclined"), paid("c2")
-    response = act(admin_client, Payment, "refund_selected", declined, good)
+    response = refund_confirmed(admin_client, declined, good)
     texts = messages_of(response)
     assert any(t.startswith(f"{reload(declined)}: not possible") for t in texts)
     assert "Refunded: 1." in texts
@@ -179,11 +191,17 @@ def test_partial_refund_page(admin_client):
         response = admin_client.post(page_url, {"amount": amount, "reason": "goodwill"})
         assert error in " ".join(response.context["form"].errors["amount"])
     Gateway.objects.filter(code="sandbox").update(options={"outage": True})
-    response = admin_client.post(page_url, {"amount": "5.00", "reason": "x"}, follow=True)
+    data = {"amount": "5.00", "reason": "x", "_confirm": "1"}
+    response = admin_client.post(page_url, data, follow=True)
     assert any("simulated outage" in text for text in messages_of(response))
     assert (reload(payment).status, Refund.objects.get().status) == ("succeeded", "failed")
     Gateway.objects.filter(code="sandbox").update(options={})
     response = admin_client.post(page_url, {"amount": "12.50", "reason": "goodwill"})
+    assert response.status_code == 200  # the confirmation first
+    assert "12.50 USD" in response.content.decode()
+    response = admin_client.post(
+        page_url, {"amount": "12.50", "reason": "goodwill", "_confirm": "1"}
+    )
     assert response.url == url(Payment, "change", payment.pk)
     payment = reload(payment)
     assert (payment.status, payment.amount_refunded) == ("partially_refunded", Decimal("12.50"))
@@ -289,7 +307,11 @@ def test_make_default_and_detach(admin_client):
     response = act(admin_client, PaymentMethod, "make_default_selected", second)
     assert "Made default: 1." in messages_of(response)
     assert (reload(first).is_default, reload(second).is_default) == (False, True)
-    act(admin_client, PaymentMethod, "detach_selected", second)
+    page = act(admin_client, PaymentMethod, "detach_selected", second)
+    assert "never charged again" in page.content.decode()  # asks first
+    assert reload(second).status == "active"
+    confirmed = {"action": "detach_selected", "_selected_action": [second.pk], "confirmed": "yes"}
+    admin_client.post(url(PaymentMethod, "changelist"), confirmed)
     second = reload(second)
     assert (second.status, second.is_default) == ("detached", False)
     response = act(admin_client, PaymentMethod, "make_default_selected", second)
@@ -374,7 +396,8 @@ def test_read_only_staff_see_everything_and_change_nothing(client):
     assert url(Payment, "record") not in client.get(url(Payment, "changelist")).content.decode()
     act(client, Payment, "refund_selected", payment)
     act(client, Payment, "approve_selected", held)
-    act(client, PaymentMethod, "detach_selected", payment.method)
+    detach = {"action": "detach_selected", "_selected_action": [payment.method.pk]}
+    client.post(url(PaymentMethod, "changelist"), {**detach, "confirmed": "yes"})
     assert (reload(payment).status, reload(held).status) == ("succeeded", "review")
     assert reload(payment.method).status == "active"
     refund = client.post(url(Payment, "refund", payment.pk), {"amount": "1", "reason": "x"})
@@ -392,7 +415,8 @@ def test_finance_staff_act(client):
     staff(client, "finance")
     act(client, Payment, "approve_selected", held)
     assert reload(held).status == "succeeded"
-    response = client.post(url(Payment, "refund", payment.pk), {"amount": "5", "reason": "x"})
+    data = {"amount": "5", "reason": "x", "_confirm": "1"}
+    response = client.post(url(Payment, "refund", payment.pk), data)
     assert response.status_code == 302
     assert reload(payment).status == "partially_refunded"
     assert client.get(url(Payment, "record")).status_code == 200
