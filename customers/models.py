@@ -159,6 +159,8 @@ class NoticeKind(models.TextChoices):
     RENEWAL_UPCOMING = "renewal_upcoming", "Yearly renewal coming up"
     CARD_EXPIRING = "card_expiring", "Card expiring"
     USAGE_THRESHOLD = "usage_threshold", "Usage threshold reached"
+    PAYMENT_REMINDER = "payment_reminder", "Payment reminder"
+    DUNNING_FINAL_NOTICE = "dunning_final_notice", "Final notice (unpaid invoice)"
 
 
 # Kinds a customer may opt out of (Customer.notices_opted_out); the others are always sent.

@@ -1,6 +1,6 @@
 """Dunning's scheduled job: retry the cases due (gateway calls, so outside any transaction),
-email reminders around due dates, and take the campaign's final action (suspend or cancel)
-once a case's retries are used up.
+email reminders around due dates ("payment reminder" notices), and take the campaign's final
+action (suspend or cancel) once a case's retries are used up.
 
 Every step is safe to run twice or concurrently: a retry is claimed under the invoice and case
 locks (its next_retry_at moved ahead by a lease) before the gateway is called, so two workers
@@ -11,6 +11,7 @@ reminders are recorded once (dedupe key) and sent after commit.
 import logging
 from collections import Counter
 from datetime import datetime, timedelta
+from functools import partial
 
 from django.db import transaction
 
@@ -21,8 +22,8 @@ from billing.dunning.services import (
     case_active_locked,
     case_event,
     case_retry_failed,
-    dunning_email,
     dunning_invoice_closed,
+    dunning_notice_context,
     dunning_payment_succeeded,
     invoice_lock,
     subscription_event,
@@ -31,11 +32,14 @@ from billing.dunning.services import (
 from billing.events.models import BillingEvent
 from billing.events.services import Actor, billing_event_record
 from billing.invoicing.models.invoices import Invoice, InvoiceStatus
+from billing.invoicing.services.documents import invoice_email_recipients
 from billing.payments.models.payments import PaymentSource, PaymentStatus
 from billing.payments.services import payments
 from billing.subscriptions.models.subscriptions import CancelReason, SubscriptionStatus
 from billing.subscriptions.services import addons_end
 from billing.usage.pricing import usage_aggregates_end
+from customers.models import NoticeKind
+from customers.notices import notice_exists, notice_send
 
 logger = logging.getLogger(__name__)
 D, S = DunningStatus, SubscriptionStatus
@@ -175,27 +179,38 @@ def _reminder_due(invoice: Invoice, campaign: DunningCampaign, at: datetime):
     return kind, days
 
 
-def _reminder_send(invoice: Invoice, kind: str, days: int, at: datetime) -> bool:
-    key = f"dunning-reminder:{invoice.pk}:{kind}:{days}"
-    if BillingEvent.objects.filter(dedupe_key=key).exists():
-        return False  # fast path; the dedupe key below is what makes it safe
-    overdue = kind == "after"
-    subject = f"Invoice {invoice.number} is {'overdue' if overdue else 'due soon'}"
-    message = dunning_email(
-        invoice, "billing/email/dunning_reminder.txt", subject, overdue=overdue, days=days
+def _reminder_event(invoice: Invoice, kind: str, days: int, at: datetime, key: str, notice):
+    """The reminder's billing event, in the transaction that records its notice."""
+    payload = {"number": invoice.number, "kind": kind, "days": days, "to": notice.recipients}
+    billing_event_record(
+        kind="dunning.reminder_sent", subject=invoice, at=at, payload=payload, dedupe_key=key
     )
-    if not message.to:
+
+
+def _reminder_send(invoice: Invoice, kind: str, days: int, at: datetime) -> bool:
+    """The "payment reminder" notice (customers.notices) and its `dunning.reminder_sent`
+    event, once per invoice and moment; not recorded at all while no one is to be mailed."""
+    key = f"dunning-reminder:{invoice.pk}:{kind}:{days}"
+    notice_key = f"{NoticeKind.PAYMENT_REMINDER}:{invoice.pk}:{kind}:{days}"
+    if notice_exists(notice_key) or BillingEvent.objects.filter(dedupe_key=key).exists():
+        return False  # fast path; the unique keys are what makes it safe
+    recipients = invoice_email_recipients(invoice)
+    if not recipients:
         return False
+    context = dunning_notice_context(invoice, overdue=kind == "after", days=days)
     with transaction.atomic():
         if not Invoice.objects.filter(pk=invoice.pk, status=InvoiceStatus.OPEN).exists():
             return False
-        payload = {"number": invoice.number, "kind": kind, "days": days, "to": message.to}
-        event = billing_event_record(
-            kind="dunning.reminder_sent", subject=invoice, at=at, payload=payload, dedupe_key=key
+        notice = notice_send(
+            customer=invoice.customer,
+            kind=NoticeKind.PAYMENT_REMINDER,
+            key=notice_key,
+            context=context,
+            related=f"invoice {invoice.number}",
+            recipients=recipients,
+            on_record=partial(_reminder_event, invoice, kind, days, at, key),
         )
-        if event is not None:
-            transaction.on_commit(message.send, robust=True)
-    return event is not None
+    return notice is not None
 
 
 def dunning_reminders_send(*, at: datetime) -> int:

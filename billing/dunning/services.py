@@ -8,20 +8,18 @@ the retries forward and `dunning_invoice_closed` closes it. The scheduled job (r
 reminders, final actions) is `billing.dunning.jobs.dunning_run`.
 
 Lock order: the invoice, then its case, then its subscriptions in pk order. A payment's
-failure is counted once (event dedupe key), however often it is reported; emails are recorded
-once (dedupe key) and sent after commit.
+failure is counted once (event dedupe key), however often it is reported; the final notice
+is a customer notice (customers.notices), recorded once (dedupe key) and sent after commit.
 """
 
 from datetime import datetime, timedelta
 from functools import partial
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.mail import EmailMessage
 from django.db import IntegrityError, transaction
 from django.db.models import Q
-from django.template.loader import render_to_string
+from django.urls import reverse
 from django_q.tasks import async_task
 
 from api.errors import StateError
@@ -29,13 +27,7 @@ from billing.dunning.models import DunningCampaign, DunningCase, DunningStatus
 from billing.events.models import BillingEvent
 from billing.events.services import Actor, billing_event_record
 from billing.invoicing.models.invoices import Invoice, InvoiceLine, InvoiceStatus
-from billing.invoicing.services.documents import (
-    day,
-    invoice_email_recipients,
-    local_date,
-    money,
-    seller,
-)
+from billing.invoicing.services.documents import invoice_email_recipients, invoice_pdf_context
 from billing.payments.models.payments import Payment, PaymentSource
 from billing.payments.services.incomplete import (
     invoice_holds_incomplete,
@@ -44,7 +36,9 @@ from billing.payments.services.incomplete import (
 )
 from billing.subscriptions.models.subscriptions import Subscription, SubscriptionStatus
 from billing.subscriptions.services import billing_restart
-from customers.models import Customer
+from customers.dates import customer_day
+from customers.models import Customer, NoticeKind, NoticeStatus
+from customers.notices import notice_send
 
 D, S = DunningStatus, SubscriptionStatus
 MIN_RETRY_GAP = timedelta(hours=12)  # a late run never retries the same card twice in a row
@@ -149,51 +143,54 @@ def case_event(
     )
 
 
-# Emails (rendered in the transaction that records them, sent after it commits)
-def dunning_email(invoice: Invoice, template: str, subject: str, **context) -> EmailMessage:
-    tz = ZoneInfo(invoice.customer.timezone)
-    context = {
-        "customer": invoice.customer,
-        "seller": seller(),
-        "number": invoice.number,
-        "payment_reference": invoice.payment_reference or invoice.number,
-        "amount_due": money(invoice.amount_due, invoice.currency),
-        "due_date": day(local_date(invoice.due_at, tz) if invoice.due_at else None),
-        **context,
+# Notices (customers.notices: recorded once per key, sent after the transaction commits)
+def _site_url(name: str) -> str:
+    return settings.SITE_URL.rstrip("/") + reverse(name)
+
+
+def dunning_notice_context(invoice: Invoice, **extra) -> dict:
+    """What the dunning notices show: the invoice's figures as its PDF shows them (seller,
+    payment reference, amounts in its currency, days in the customer's time zone), the link
+    to update the card, and `extra`."""
+    return {
+        **invoice_pdf_context(invoice=invoice),
+        "owes": True,
+        "show_reference": True,
+        "portal_url": _site_url("portal:overview"),
+        "update_card_url": _site_url("portal:payment_methods"),
+        **extra,
     }
-    for name, value in context.items():
-        if isinstance(value, datetime):
-            context[name] = day(local_date(value, tz))
-    return EmailMessage(
-        subject=subject,
-        body=render_to_string(template, context),
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=invoice_email_recipients(invoice),
-        reply_to=[context["seller"]["email"]] if context["seller"]["email"] else None,
-    )
 
 
 def _final_notice(case: DunningCase, at: datetime, actor: Actor) -> None:
-    """The last retry failed: tell the customer what happens next, and when (once)."""
-    message = dunning_email(
-        case.invoice,
-        "billing/email/dunning_final_notice.txt",
-        f"Final notice: invoice {case.invoice.number} is unpaid",
-        action=case.campaign.final_action,
-        action_at=case.final_action_at,
-        action_now=case.final_action_at <= at,
-        attempts=case.retries_done + 1,
+    """The last retry failed: tell the customer what happens next, and when (once per case:
+    the `dunning.final_notice_sent` event, recorded with the notice, or alone when there is
+    no one to mail)."""
+    key = f"dunning-final-notice:{case.pk}"
+    if BillingEvent.objects.filter(dedupe_key=key).exists():
+        return
+    invoice = case.invoice
+
+    def record(to: list[str]) -> None:
+        case_event("dunning.final_notice_sent", case, at, actor, dedupe_key=key, to=to)
+
+    notice = notice_send(
+        customer=invoice.customer,
+        kind=NoticeKind.DUNNING_FINAL_NOTICE,
+        key=f"{NoticeKind.DUNNING_FINAL_NOTICE}:{case.pk}",
+        context=dunning_notice_context(
+            invoice,
+            action=case.campaign.final_action,
+            action_at=customer_day(case.final_action_at, invoice.customer),
+            action_now=case.final_action_at <= at,
+            attempts=case.retries_done + 1,
+        ),
+        related=f"invoice {invoice.number}, dunning case #{case.pk}",
+        recipients=invoice_email_recipients(invoice),
+        on_record=lambda notice: record(notice.recipients),
     )
-    event = case_event(
-        "dunning.final_notice_sent",
-        case,
-        at,
-        actor,
-        dedupe_key=f"dunning-final-notice:{case.pk}",
-        to=message.to,
-    )
-    if event is not None and message.to:
-        transaction.on_commit(message.send, robust=True)
+    if notice is not None and notice.status != NoticeStatus.QUEUED:
+        record([])  # no recipient: nothing sent, the event recorded as before
 
 
 # Schedule

@@ -133,6 +133,20 @@ def sample_context(kind: str, currency: str = "USD") -> dict:
             "amount_due": "",
         },
         NoticeKind.ACCOUNT_RESTORED: {"on": customer_day(SAMPLE_AT, customer)},
+        NoticeKind.PAYMENT_REMINDER: {
+            **_invoice(customer),
+            "due_date": customer_day(SAMPLE_AT - timedelta(days=3), customer),
+            "overdue": True,
+            "days": 3,
+        },
+        NoticeKind.DUNNING_FINAL_NOTICE: {
+            **_invoice(customer),
+            "due_date": customer_day(SAMPLE_AT - timedelta(days=7), customer),
+            "action": "suspend",
+            "action_at": customer_day(SAMPLE_AT + timedelta(days=7), customer),
+            "action_now": False,
+            "attempts": 5,
+        },
     }
     return {**base, **samples[kind]}
 

@@ -76,6 +76,12 @@ def test_usage_against_quotas_and_entitlements(client, admin_user):
     client.force_login(admin_user)
     html = client.get(page_url(customer)).content.decode()
     assert "access: active" in html
+    access_list = reverse("admin:provisioning_customeraccess_changelist")
+    link = f"{access_list}?customer__id__exact={customer.pk}"
+    assert f'<a href="{link}">suspend or restore</a>' in html
+    listed = client.get(link)
+    assert listed.status_code == 200
+    assert [row.customer_id for row in listed.context["cl"].result_list] == [customer.pk]
     assert "api_quota" in html
     assert "<td>7</td>" in html  # used
     assert "<td>5000</td>" in html  # limit

@@ -10,6 +10,7 @@ from django.db import transaction
 from api.errors import Conflict, DomainError, StateError
 from billing.dunning import jobs as dunning_jobs
 from billing.dunning import services as dunning
+from billing.events.services import billing_event_record
 from billing.invoicing.services.invoices import invoice_create, invoice_finalize, invoice_mark_paid
 from billing.models import (
     BillingEvent,
@@ -23,6 +24,7 @@ from billing.models import (
 from billing.payments.services import payments
 from billing.tests import factories
 from billing.tests.payment_helpers import failed
+from customers.models import Customer, Notice, NoticeKind
 
 pytestmark = pytest.mark.django_db
 AT = datetime(2027, 3, 1, 12, tzinfo=UTC)
@@ -110,8 +112,52 @@ def test_retry_failures_walk_the_schedule_then_set_the_final_action(
     [mail] = mailoutbox
     assert mail.subject == f"Final notice: invoice {invoice.number} is unpaid"
     assert mail.to == ["acme@example.com"]
+    assert mail.reply_to == ["billing@example.com"]  # the seller
     assert "5 payment attempts failed" in mail.body
     assert "Your subscription is being suspended today." in mail.body
+    assert "Amount due: 30.00 USD" in mail.body
+    assert f"Payment reference: {invoice.payment_reference}" in mail.body
+    assert "Example Billing Ltd" in mail.body
+    [(html, mimetype)] = mail.alternatives
+    assert mimetype == "text/html"
+    assert "5 payment attempts failed" in html
+    assert invoice.payment_reference in html
+    assert "Your subscription is being suspended today." in html
+    notice = Notice.objects.get(kind=NoticeKind.DUNNING_FINAL_NOTICE)
+    assert (notice.dedupe_key, notice.status) == (f"dunning_final_notice:{case.pk}", "sent")
+    assert (notice.customer_id, notice.recipients) == (invoice.customer_id, ["acme@example.com"])
+    [event] = BillingEvent.objects.filter(kind="dunning.final_notice_sent")
+    assert event.dedupe_key == f"dunning-final-notice:{case.pk}"
+    assert (event.payload["to"], event.payload["invoice"]) == (["acme@example.com"], invoice.number)
+    assert (event.payload["status"], event.payload["retries_done"]) == ("active", 4)
+
+
+def test_the_final_notice_is_sent_once_per_case(
+    invoice, mailoutbox, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        case = exhausted_case(invoice)
+        # a retry forced by staff fails again: the case's final notice is not sent again
+        fail(invoice, at=AT + 8 * DAY, source="dunning")
+    case.refresh_from_db()
+    assert case.retries_done == 5
+    assert len(mailoutbox) == 1
+    assert Notice.objects.filter(kind=NoticeKind.DUNNING_FINAL_NOTICE).count() == 1
+    assert len(kinds(kind="dunning.final_notice_sent")) == 1
+
+
+def test_a_final_notice_without_recipient_is_recorded_not_sent(
+    invoice, mailoutbox, django_capture_on_commit_callbacks
+):
+    Customer.objects.filter(pk=invoice.customer_id).update(email="")
+    invoice.customer.refresh_from_db()
+    with django_capture_on_commit_callbacks(execute=True):
+        case = exhausted_case(invoice)
+    assert mailoutbox == []
+    notice = Notice.objects.get(kind=NoticeKind.DUNNING_FINAL_NOTICE)
+    assert notice.status == "skipped_no_recipient"
+    [event] = BillingEvent.objects.filter(kind="dunning.final_notice_sent")
+    assert (event.dedupe_key, event.payload["to"]) == (f"dunning-final-notice:{case.pk}", [])
 
 
 def test_a_late_retry_keeps_a_gap_before_the_next(invoice):
@@ -363,7 +409,46 @@ def test_reminders_are_sent_once_each_around_the_due_date(
         f"Invoice {invoice.number} is overdue",
     ]
     assert "30.00 USD is due on 15 Mar 2027" in mailoutbox[0].body
-    assert BillingEvent.objects.filter(dedupe_key=f"dunning-reminder:{invoice.pk}:after:7").exists()
+    assert "and 30.00 USD of it is still unpaid" in mailoutbox[1].body
+    for mail in mailoutbox:
+        assert mail.to == ["acme@example.com"]
+        assert f"Payment reference: {invoice.payment_reference}" in mail.body
+        [(html, mimetype)] = mail.alternatives
+        assert mimetype == "text/html"
+        assert invoice.payment_reference in html
+        assert "30.00 USD" in html
+    assert "is due on 15 Mar 2027" in mailoutbox[0].alternatives[0][0]
+    notices = Notice.objects.filter(kind=NoticeKind.PAYMENT_REMINDER).order_by("pk")
+    assert [(n.dedupe_key, n.status) for n in notices] == [
+        (f"payment_reminder:{invoice.pk}:before:3", "sent"),
+        (f"payment_reminder:{invoice.pk}:after:1", "sent"),
+        (f"payment_reminder:{invoice.pk}:after:7", "sent"),
+    ]
+    event = BillingEvent.objects.get(dedupe_key=f"dunning-reminder:{invoice.pk}:after:7")
+    assert (event.kind, event.subject_id) == ("dunning.reminder_sent", str(invoice.pk))
+    assert event.payload == {
+        "number": invoice.number,
+        "kind": "after",
+        "days": 7,
+        "to": ["acme@example.com"],
+    }
+    assert len(kinds(kind="dunning.reminder_sent")) == 3
+
+
+def test_a_reminder_already_recorded_as_an_event_is_not_sent_again(invoice, mailoutbox):
+    """Reminders recorded before they were notices (an event, no Notice) stay sent."""
+    key = f"dunning-reminder:{invoice.pk}:before:3"
+    billing_event_record(
+        kind="dunning.reminder_sent", subject=invoice, at=AT, payload={}, dedupe_key=key
+    )
+    assert dunning_jobs.dunning_reminders_send(at=invoice.due_at - 3 * DAY) == 0
+    assert not Notice.objects.exists()
+
+
+def test_a_reminder_without_recipient_is_not_recorded(invoice, mailoutbox):
+    Customer.objects.filter(pk=invoice.customer_id).update(email="")
+    assert dunning_jobs.dunning_reminders_send(at=invoice.due_at - 3 * DAY) == 0
+    assert (Notice.objects.count(), kinds(kind="dunning.reminder_sent")) == (0, [])
 
 
 def test_a_reminder_missed_for_days_or_for_a_paid_invoice_is_not_sent(invoice):

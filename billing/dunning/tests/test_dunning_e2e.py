@@ -30,6 +30,7 @@ from billing.models import (
 from billing.payments.services.methods import payment_method_attach
 from billing.tests import factories
 from billing.tests.payment_helpers import renewal_invoice
+from customers.models import Notice
 
 pytestmark = pytest.mark.django_db
 AT = datetime(2027, 3, 1, 12, tzinfo=UTC)
@@ -151,6 +152,11 @@ def test_retries_on_days_1_3_5_7_then_the_final_action(
         assert ended.payload["churn"] == "involuntary"
     [notice] = mailoutbox
     assert notice.subject == f"Final notice: invoice {invoice.number} is unpaid"
+    assert (
+        f"Your subscription is being {'suspended' if action == 'suspend' else 'canceled'}"
+        in (notice.alternatives[0][0])
+    )
+    assert Notice.objects.get(kind="dunning_final_notice").status == "sent"
     clock(AT + 8 * DAY)
     assert on_commit(dunning_run_task)["final_actions"] == 0
 

@@ -200,7 +200,7 @@ class InvoicePagesMixin(OneOffPagesMixin):
                     messages.ERROR,
                 )
                 continue
-            invoice_email_send(invoice_id=invoice.pk, resend=True)
+            invoice_email_send(invoice_id=invoice.pk, resend=True, actor=request.user)
             self.log_change(request, invoice, "Resent to the customer (admin action).")
             sent += 1
         if sent:

@@ -15,7 +15,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from billing.events.models import BillingEvent
-from billing.events.services import billing_event_record
+from billing.events.services import Actor, billing_event_record
 from billing.invoicing import hooks
 from billing.invoicing.models.credits import (
     CreditNote,
@@ -313,7 +313,7 @@ def invoice_email_build(invoice: Invoice) -> EmailMultiAlternatives:
     )
 
 
-def invoice_email_send(*, invoice_id: int, resend: bool = False) -> None:
+def invoice_email_send(*, invoice_id: int, resend: bool = False, actor: Actor = None) -> None:
     """Email a finalized invoice, with its PDF, to the customer and its invoice contacts: the
     "invoice issued" notice (customers.notices).
 
@@ -327,7 +327,7 @@ def invoice_email_send(*, invoice_id: int, resend: bool = False) -> None:
 
     Drafts and void invoices are not sent (a void may happen before the queued task runs). A
     customer whose invoices are delivered in the portal only gets no mail (recorded as
-    skipped), unless staff resend it.
+    skipped), unless staff resend it (`actor`: who, on the resend's event).
     """
     key = f"invoice.email_sent:{invoice_id}"
     notice_key = f"{NoticeKind.INVOICE_ISSUED}:{invoice_id}"
@@ -359,16 +359,18 @@ def invoice_email_send(*, invoice_id: int, resend: bool = False) -> None:
             invoice,
             "invoice.email_resent" if resend else "invoice.email_sent",
             None if resend else key,
+            actor,
         ),
     )
 
 
-def _event_record(invoice: Invoice, kind: str, key: str | None, notice) -> None:
+def _event_record(invoice: Invoice, kind: str, key: str | None, actor: Actor, notice) -> None:
     """The billing event of an invoice mail, in the transaction that records its notice."""
     billing_event_record(
         kind=kind,
         subject=invoice,
         at=timezone.now(),
+        actor=actor,
         payload={"number": invoice.number, "to": notice.recipients, "notice": notice.pk},
         dedupe_key=key,
     )
@@ -405,5 +407,5 @@ def invoice_receipt_send(*, invoice_id: int) -> None:
         attachments=partial(_pdf_attachment, invoice),
         related=f"invoice {invoice.number}",
         recipients=invoice_email_recipients(invoice),
-        on_record=partial(_event_record, invoice, "invoice.receipt_sent", key),
+        on_record=partial(_event_record, invoice, "invoice.receipt_sent", key, None),
     )
