@@ -1,5 +1,7 @@
 """API.md § Customers over HTTP."""
 
+from datetime import datetime, timedelta
+
 from api.tests.contract import helpers as h
 from api.tests.contract.helpers import assert_error
 
@@ -55,3 +57,25 @@ def test_timezone_is_an_iana_name(api):
     assert_error(response, 400, "invalid_request", "timezone")
     made = h.customer(api, "tokyo", timezone="Asia/Tokyo")
     assert made["timezone"] == "Asia/Tokyo"
+
+
+def test_payment_terms_and_invoice_delivery(api):
+    """Added to the customer (optional): `payment_terms_days` (invoices due that many days
+    after issue; null: the default terms) and `invoice_delivery` (`email` | `portal`)."""
+    made = h.customer(api, "terms")
+    assert (made["payment_terms_days"], made["invoice_delivery"]) == (None, "email")
+    h.declared(api, "POST", "customers/", 201, made)
+    changed = api.ok("PATCH", "customers/terms/", {"payment_terms_days": 30})
+    assert changed["payment_terms_days"] == 30
+    h.declared(api, "PATCH", "customers/{id}/", 200, changed)
+    h.plan(api, "terms-plan", amount="30.00")
+    h.subscribe(api, "terms", "terms-plan")
+    (invoice,) = h.invoices_of(api, "terms")
+    issued = datetime.fromisoformat(invoice["issued_at"])
+    assert datetime.fromisoformat(invoice["due_at"]) - issued == timedelta(days=30)
+    portal = h.customer(api, "portal-only", invoice_delivery="portal", payment_terms_days=0)
+    assert (portal["payment_terms_days"], portal["invoice_delivery"]) == (0, "portal")
+    for bad in ({"payment_terms_days": -1}, {"invoice_delivery": "fax"}):
+        response = api.patch("customers/terms/", bad)
+        assert_error(response, 400, "invalid_request", next(iter(bad)))
+    assert api.ok("GET", "customers/terms/")["payment_terms_days"] == 30
