@@ -23,6 +23,7 @@ from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 
 from customers.models import (
@@ -119,6 +120,11 @@ def notices_opt_out_set(*, customer: Customer, kinds: list[str]) -> Customer:
     customer.notices_opted_out = sorted(set(kinds))
     customer.save(update_fields=["notices_opted_out", "updated_at"])
     return customer
+
+
+def site_url(name: str) -> str:
+    """An absolute link into the site for a mail: SITE_URL + the URL named `name`."""
+    return settings.SITE_URL.rstrip("/") + reverse(name)
 
 
 def notice_exists(key: str) -> bool:

@@ -15,11 +15,9 @@ is a customer notice (customers.notices), recorded once (dedupe key) and sent af
 from datetime import datetime, timedelta
 from functools import partial
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
-from django.urls import reverse
 from django_q.tasks import async_task
 
 from api.errors import StateError
@@ -38,7 +36,7 @@ from billing.subscriptions.models.subscriptions import Subscription, Subscriptio
 from billing.subscriptions.services import billing_restart
 from customers.dates import customer_day
 from customers.models import Customer, NoticeKind, NoticeStatus
-from customers.notices import notice_send
+from customers.notices import notice_send, site_url
 
 D, S = DunningStatus, SubscriptionStatus
 MIN_RETRY_GAP = timedelta(hours=12)  # a late run never retries the same card twice in a row
@@ -144,10 +142,6 @@ def case_event(
 
 
 # Notices (customers.notices: recorded once per key, sent after the transaction commits)
-def _site_url(name: str) -> str:
-    return settings.SITE_URL.rstrip("/") + reverse(name)
-
-
 def dunning_notice_context(invoice: Invoice, **extra) -> dict:
     """What the dunning notices show: the invoice's figures as its PDF shows them (seller,
     payment reference, amounts in its currency, days in the customer's time zone), the link
@@ -156,8 +150,8 @@ def dunning_notice_context(invoice: Invoice, **extra) -> dict:
         **invoice_pdf_context(invoice=invoice),
         "owes": True,
         "show_reference": True,
-        "portal_url": _site_url("portal:overview"),
-        "update_card_url": _site_url("portal:payment_methods"),
+        "portal_url": site_url("portal:overview"),
+        "update_card_url": site_url("portal:payment_methods"),
         **extra,
     }
 

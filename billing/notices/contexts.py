@@ -7,8 +7,6 @@ import logging
 from datetime import date, datetime
 from decimal import Decimal
 
-from django.conf import settings
-from django.urls import reverse
 from django.utils import dateformat
 
 from billing.dunning.models import DunningCase, DunningStatus
@@ -26,6 +24,7 @@ from billing.subscriptions.models.subscriptions import Subscription, cancel_reas
 from catalog.models import BillableMetric
 from customers.dates import customer_day, customer_zone
 from customers.models import Customer
+from customers.notices import site_url
 
 logger = logging.getLogger("billing.notices")
 
@@ -43,11 +42,6 @@ FAILURE_WORDS = {
     "authentication_required": "the bank asked for authentication",
     "requires_action": "the bank asked for authentication",
 }
-
-
-def site_url(name: str) -> str:
-    """An absolute link into the site: SITE_URL + the URL of `name`."""
-    return settings.SITE_URL.rstrip("/") + reverse(name)
 
 
 def customer_context(customer: Customer, the_seller: dict | None = None) -> dict:

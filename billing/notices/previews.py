@@ -9,10 +9,9 @@ from django.utils import dateformat
 
 from billing.invoicing.services.documents import money, period_label, seller
 from billing.invoicing.services.references import payment_reference_for
-from billing.notices.contexts import site_url
 from customers.dates import customer_day, customer_zone
 from customers.models import Customer, NoticeKind
-from customers.notices import notice_render
+from customers.notices import notice_render, site_url
 
 SAMPLE_AT = datetime(2027, 3, 14, 9, 30, tzinfo=UTC)
 SAMPLE_TOTALS = {"subtotal": Decimal("1234.50"), "tax": Decimal("234.56")}

@@ -18,13 +18,13 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
 from django.template.loader import render_to_string
-from django.urls import reverse
 
 from api.outbound import outbound_request
 from billing.invoicing.services.documents import seller
 from billing.models import Subscription, SubscriptionStatus
 from catalog.models import Feature
 from customers.models import CustomerUser
+from customers.notices import site_url
 from provisioning.models import CustomerAccess, FulfillmentStep, ProvisionedEntitlement
 
 logger = logging.getLogger("provisioning.orders")
@@ -158,7 +158,7 @@ def _key_email(to: str, name: str, customer) -> None:
         "name": name,
         "customer": customer,
         "seller": seller()["name"],
-        "url": settings.SITE_URL.rstrip("/") + reverse("portal:api_keys"),
+        "url": site_url("portal:api_keys"),
     }
     send_mail(
         render_to_string("provisioning/email/key_issued_subject.txt", context).strip(),
